@@ -1,0 +1,3 @@
+from fingerspell.cli import main
+
+raise SystemExit(main())

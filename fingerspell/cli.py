@@ -1,0 +1,84 @@
+"""`python -m fingerspell <stage> ...`: every stage of the pipeline from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+SILFA_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "silfa"
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from fingerspell import synthetic
+
+    out = synthetic.write_dataset(args.out, args.sequences, args.seed, args.supplemental)
+    print(f"synthetic dataset written to {out}")
+
+
+def _synth_report(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from fingerspell import synth_report
+
+    with pd.option_context("display.width", 160, "display.max_rows", 100):
+        print(synth_report.compare(args.data, args.silfa).to_string())
+    picture = synth_report.plot_side_by_side(args.data, args.silfa, args.plot)
+    print(f"side-by-side picture: {picture}")
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from fingerspell import records
+
+    meta = records.preprocess(args.data, args.out, args.folds, args.landmarks,
+                              args.supplemental, args.workers, args.chunk)  # fmt: skip
+    run = meta["last_run"]
+    print(
+        f"{meta['written']} sequences written, {meta['rejected']} rejected (see rejects.csv); "
+        f"per fold {meta['per_fold']}; this run: {run['sequences']} in {run['seconds']} s"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fingerspell", description=__doc__)
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="stage")
+
+    synth = stages.add_parser("synth", help="write a synthetic dataset in the Kaggle layout")
+    synth.add_argument("--out", required=True, help="dataset folder to create")
+    synth.add_argument("--sequences", type=int, default=2000, help="train sequences")
+    synth.add_argument(
+        "--supplemental",
+        type=int,
+        default=None,
+        help="supplemental sequences (default: a quarter of --sequences)",
+    )
+    synth.add_argument("--seed", type=int, default=0)
+    synth.set_defaults(run=_synth)
+
+    report = stages.add_parser("synth-report", help="synthetic vs real MediaPipe statistics")
+    report.add_argument("--data", required=True, help="a synthetic dataset folder")
+    report.add_argument("--silfa", default=str(SILFA_DEFAULT), help="the SILFA folder")
+    report.add_argument("--plot", default="runs/synth_vs_real.png", help="picture to write")
+    report.set_defaults(run=_synth_report)
+
+    pre = stages.add_parser("preprocess", help="parquet landmarks → GZIP TFRecord folds")
+    pre.add_argument("--data", required=True, help="competition-layout folder")
+    pre.add_argument("--out", required=True, help="records folder: local, gs:// or ram://")
+    pre.add_argument("--folds", type=int, default=4)
+    pre.add_argument(
+        "--landmarks",
+        default="default",
+        choices=["default", "all"],
+        help="stored landmarks: default ≈ hands, pose, lips (127); all = 543",
+    )
+    pre.add_argument("--supplemental", action="store_true", help="also the supplemental split")
+    pre.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
+    pre.add_argument("--chunk", type=int, default=256, help="sequences per TFRecord file")
+    pre.set_defaults(run=_preprocess)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.run(args)
+    return 0

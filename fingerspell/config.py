@@ -1,0 +1,76 @@
+"""One dataclass holds every knob of a run; it is saved in the run folder so export needs nothing
+else. Notebooks and the command line override fields by name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+PRESETS: dict[str, dict[str, int | float]] = {
+    # dim, transformer blocks (each preceded by 3 conv blocks), heads, conv kernel, expansion
+    "tiny": {"dim": 96, "blocks": 2, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.1},
+    "small": {"dim": 192, "blocks": 3, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.2},
+    "base": {"dim": 320, "blocks": 6, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
+}
+
+
+@dataclass
+class Augmentation:
+    """Probabilities of each training-only augmentation (0 switches one off)."""
+
+    flip: float = 0.25  # mirror the scene and swap left/right hands
+    rotate: float = 0.5  # 3D rotation, done in isotropic coordinates
+    shear: float = 0.3
+    scale: float = 0.5
+    shift: float = 0.5
+    time_stretch: float = 0.5
+    frame_mask: float = 0.3  # blank out a block of frames
+    finger_drop: float = 0.2  # lose a few landmarks for the whole sequence
+    concat: float = 0.0  # join two sequences and their phrases
+
+
+@dataclass
+class Config:
+    # Data
+    landmarks: str = "default"  # what the TFRecords store (a superset of what a model reads)
+    model_landmarks: str = "model"  # what the model reads; "model" = hands + pose + lips
+    folds: int = 4
+    val_fold: int = 0  # -1 trains on every fold (no validation)
+    max_frames: int = 256  # frame budget: longer sequences are resampled to it
+    max_phrase: int = 64  # static label length (room for concatenated phrases)
+    # Model
+    preset: str = "tiny"
+    # Training
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    clip_norm: float = 1.0
+    seed: int = 42
+    augment: Augmentation = field(default_factory=Augmentation)
+
+    @property
+    def model(self) -> dict[str, int | float]:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {list(PRESETS)}")
+        return PRESETS[self.preset]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        values = dict(values)
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = Augmentation(**values["augment"])
+        return cls(**values)

@@ -1,0 +1,114 @@
+"""The tf.data input pipeline: TFRecord folds → static-shape batches for training or evaluation.
+
+Column selection happens here (the records store a superset), augmentations run here for
+training only, and every batch has static shapes: frames [B, max_frames, C] padded with NaN
+(which the feature layer reads as "nothing detected") and labels [B, max_phrase] padded with -1.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from fingerspell import records, schema
+from fingerspell.features import resample_indices
+
+PAD_LABEL = -1
+FEATURES = {
+    "frames": tf.io.FixedLenFeature([], tf.string),
+    "n_frames": tf.io.FixedLenFeature([], tf.int64),
+    "n_columns": tf.io.FixedLenFeature([], tf.int64),
+    "phrase": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.VarLenFeature(tf.int64),
+    "sequence_id": tf.io.FixedLenFeature([], tf.int64),
+    "participant_id": tf.io.FixedLenFeature([], tf.int64),
+    "fold": tf.io.FixedLenFeature([], tf.int64),
+    "supplemental": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def parse_example(serialized) -> dict[str, tf.Tensor]:
+    """One example: frames float32 [n_frames, n_columns] exactly as stored, label int32 [L]."""
+    example = tf.io.parse_single_example(serialized, FEATURES)
+    frames = tf.io.decode_raw(example["frames"], tf.float32)
+    example["frames"] = tf.reshape(frames, [example["n_frames"], example["n_columns"]])
+    example["label"] = tf.cast(tf.sparse.to_dense(example["label"]), tf.int32)
+    return example
+
+
+def column_positions(stored: list[str], wanted: list[str]) -> list[int]:
+    missing = [c for c in wanted if c not in stored]
+    if missing:
+        raise ValueError(f"records do not store {len(missing)} needed columns, e.g. {missing[:3]}"
+                         "; preprocess again with --landmarks all")  # fmt: skip
+    position = {c: i for i, c in enumerate(stored)}
+    return [position[c] for c in wanted]
+
+
+def fit_to_budget(frames, label, max_frames: int, max_phrase: int):
+    """Resample long sequences to the frame budget, pad to static shapes."""
+    frames = tf.gather(frames, resample_indices(tf.shape(frames)[0], max_frames))
+    pad = max_frames - tf.shape(frames)[0]
+    frames = tf.pad(frames, [[0, pad], [0, 0]], constant_values=float("nan"))
+    label = label[:max_phrase]
+    label = tf.pad(label, [[0, max_phrase - tf.shape(label)[0]]], constant_values=PAD_LABEL)
+    return tf.ensure_shape(frames, [max_frames, None]), tf.ensure_shape(label, [max_phrase])
+
+
+def make_dataset(
+    records_dir: str,
+    folds: list[int],
+    batch_size: int,
+    max_frames: int,
+    training: bool,
+    landmarks: list[int],
+    max_phrase: int = 64,
+    seed: int = 0,
+    augment=None,
+    deterministic: bool | None = None,
+    with_ids: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (frames, labels), or (frames, labels, sequence_ids) when `with_ids`.
+
+    Training: shuffled files and examples, sequences with fewer frames than characters dropped
+    (CTC cannot align them; their count is in metadata.json), `augment(frames, label, seed)`
+    applied, incomplete last batch dropped. `deterministic` defaults to `not training`."""
+    meta = records.load_metadata(records_dir)
+    positions = column_positions(meta["columns"], schema.columns_for(landmarks))
+    files = records.record_files(records_dir, folds)
+    deterministic = (not training) if deterministic is None else deterministic
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if training:
+        dataset = dataset.shuffle(4 * batch_size, seed=seed, reshuffle_each_iteration=True)
+
+    def select(serialized):
+        example = parse_example(serialized)
+        frames = tf.gather(example["frames"], positions, axis=1)
+        return frames, example["label"], example["sequence_id"]
+
+    dataset = dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if training:
+        dataset = dataset.filter(lambda f, label, i: tf.shape(f)[0] >= tf.shape(label)[0])
+        if augment is not None:
+            dataset = dataset.enumerate().map(
+                lambda n, item: (*augment(item[0], item[1], tf.stack([seed, n])), item[2]),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
+            )  # fmt: skip
+
+    def fit(frames, label, sequence_id):
+        frames, label = fit_to_budget(frames, label, max_frames, max_phrase)
+        frames = tf.ensure_shape(frames, [max_frames, len(positions)])
+        return (frames, label, sequence_id) if with_ids else (frames, label)
+
+    dataset = dataset.map(fit, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -1,0 +1,130 @@
+"""Feature preprocessing, one Keras layer used by training and inside the exported TFLite graph.
+
+Written with ops that convert to TFLite builtins: NaN is detected as "not |x| < 1e6" (no IsFinite
+in TFLite), branches are `where` selections, and frame resampling is a gather.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from fingerspell import schema
+
+LIMIT = 1e6  # anything larger (or NaN, or inf) counts as "not detected"
+POSE_UPPER = list(range(25))  # face, shoulders, arms, hands and hips of MediaPipe pose
+
+
+def model_landmarks(name: str) -> list[int]:
+    """The landmarks a model reads. "model": both hands, upper-body pose, lips."""
+    if name == "model":
+        subsets = schema.landmark_subsets()
+        pose = [schema.OFFSETS["pose"] + i for i in POSE_UPPER]
+        return sorted(subsets["hands"] + pose + subsets["lips"])
+    return schema.resolve_landmarks(name)
+
+
+def resample_indices(n_frames, max_frames: int):
+    """Indices that keep every frame of a short sequence and evenly pick `max_frames` of a long
+    one (nearest frame, so NaN never bleeds into neighbours)."""
+    n_out = ops.minimum(n_frames, max_frames)
+    return ops.floor_divide(ops.arange(n_out) * n_frames, ops.maximum(n_out, 1))
+
+
+def _mirror_permutation(landmarks: list[int]) -> np.ndarray:
+    """Position of each landmark's mirror partner among `landmarks` (itself if it has none)."""
+    partner = {}
+    for h in range(21):
+        left, right = schema.OFFSETS["left_hand"] + h, schema.OFFSETS["right_hand"] + h
+        partner[left], partner[right] = right, left
+    for a, b in schema.POSE_MIRROR_PAIRS:
+        a, b = schema.OFFSETS["pose"] + a, schema.OFFSETS["pose"] + b
+        partner[a], partner[b] = b, a
+    position = {lm: i for i, lm in enumerate(landmarks)}
+    return np.array([position.get(partner.get(lm, lm), i) for i, lm in enumerate(landmarks)])
+
+
+@keras.saving.register_keras_serializable("fingerspell")
+class LandmarkFeatures(keras.layers.Layer):
+    """[B, T, 3K] landmark columns (x block, y block, z block) → [B, T, F] features.
+
+    Per sequence: picks the signing hand (the one detected in more frames) and mirrors
+    left-handed signers onto the right; the signing hand relative to its wrist and scaled by its
+    mean palm size; every point relative to the sequence's NaN-aware mean and spread; frame
+    deltas of the hand. Missing values become 0. Also returns the frame mask."""
+
+    def __init__(self, landmarks: list[int], **kwargs):
+        super().__init__(**kwargs)
+        self.landmarks = [int(i) for i in landmarks]
+        position = {lm: i for i, lm in enumerate(self.landmarks)}
+        left = [position.get(schema.OFFSETS["left_hand"] + h) for h in range(21)]
+        right = [position.get(schema.OFFSETS["right_hand"] + h) for h in range(21)]
+        if None in left or None in right:
+            raise ValueError("LandmarkFeatures needs both hands among its landmarks")
+        self.left, self.right = left, right
+        self.mirror = _mirror_permutation(self.landmarks)
+        self.n_features = 21 * 3 * 2 + len(self.landmarks) * 2
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.n_features)
+
+    def call(self, columns):
+        k = len(self.landmarks)
+        valid = ops.abs(columns) < LIMIT  # False for NaN and inf
+        frame_mask = ops.any(valid, axis=-1)  # [B, T]
+        x = ops.where(valid, columns, 0.0)
+        points = ops.transpose(ops.reshape(x, (-1, ops.shape(x)[1], 3, k)), (0, 1, 3, 2))
+        seen = ops.transpose(ops.reshape(valid, (-1, ops.shape(x)[1], 3, k)), (0, 1, 3, 2))
+        seen = ops.all(seen, axis=-1)  # [B, T, K]
+
+        # Left-handed signers are mirrored: x → 1 − x and left/right landmarks swap places.
+        left_frames = ops.sum(ops.cast(seen[:, :, self.left[0]], "float32"), axis=1)
+        right_frames = ops.sum(ops.cast(seen[:, :, self.right[0]], "float32"), axis=1)
+        use_left = (left_frames > right_frames)[:, None, None]
+        mirrored = ops.take(points, self.mirror, axis=2) * np.array([-1, 1, 1], "float32")
+        mirrored = mirrored + np.array([1, 0, 0], "float32")
+        points = ops.where(use_left[..., None], mirrored, points)
+        seen = ops.where(use_left, ops.take(seen, self.mirror, axis=2), seen)
+
+        hand = ops.take(points, self.right, axis=2)  # [B, T, 21, 3], the signing hand
+        hand_seen = ops.take(seen, self.right, axis=2)
+        local = self._hand_local(hand, hand_seen)
+        deltas = local - ops.concatenate([local[:, :1], local[:, :-1]], axis=1)
+        both = ops.cast(hand_seen[:, 1:, :1] & hand_seen[:, :-1, :1], "float32")
+        deltas = deltas * ops.concatenate([ops.zeros_like(both[:, :1]), both], axis=1)[..., None]
+        overall = self._sequence_normalised(points, seen)
+        batch, time = ops.shape(x)[0], ops.shape(x)[1]
+        features = ops.concatenate(
+            [
+                ops.reshape(local, (batch, time, 63)),
+                ops.reshape(deltas, (batch, time, 63)),
+                ops.reshape(overall[..., :2], (batch, time, 2 * k)),
+            ],
+            axis=-1,
+        )
+        return ops.clip(features, -10.0, 10.0), frame_mask
+
+    @staticmethod
+    def _hand_local(hand, hand_seen):
+        """Hand relative to its wrist, in units of the sequence's mean palm length."""
+        seen = ops.cast(hand_seen, "float32")[..., None]
+        local = (hand - hand[:, :, :1]) * seen
+        palm = ops.sqrt(ops.sum(ops.square(local[:, :, 9, :2]), axis=-1) + 1e-12)  # [B, T]
+        frames = ops.sum(seen[:, :, 0, 0], axis=1)
+        mean_palm = ops.sum(palm * seen[:, :, 0, 0], axis=1) / ops.maximum(frames, 1.0)
+        return local / ops.maximum(mean_palm, 1e-3)[:, None, None, None]
+
+    @staticmethod
+    def _sequence_normalised(points, seen):
+        """Every point minus the sequence's mean, over the spread of x and y (one scale)."""
+        weight = ops.cast(seen, "float32")[..., None]  # [B, T, K, 1]
+        count = ops.maximum(ops.sum(weight, axis=(1, 2)), 1.0)  # [B, 1]
+        mean = ops.sum(points * weight, axis=(1, 2)) / count  # [B, 3]
+        centred = (points - mean[:, None, None]) * weight
+        spread = ops.sum(ops.square(centred[..., :2]), axis=(1, 2, 3)) / (2 * count[:, 0])
+        scale = ops.sqrt(spread + 1e-12)[:, None, None, None]
+        return centred / ops.maximum(scale, 1e-3)
+
+    def get_config(self):
+        return {**super().get_config(), "landmarks": self.landmarks}

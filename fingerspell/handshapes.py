@@ -1,0 +1,175 @@
+"""Real handshapes and body templates from the SILFA recordings, and a glyph for every character.
+
+SILFA (shared/data/silfa) is genuine MediaPipe Holistic output of one signer holding each letter
+a–z. `build_templates` turns it into body-independent templates (hand relative to the wrist in
+palm-length units, face and pose relative to their own anchors) that ship with the package as
+`data/silfa_templates.npz`, so the synthetic generator runs on machines without shared/.
+
+Coordinates here are "height units": x is rescaled by the frame's aspect so that one unit is the
+same length on both image axes. SILFA's frames are landscape: the bone lengths of its hands are
+most constant for height/width ≈ 0.5–0.55, so we take 16:9 (`SILFA_ASPECT`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from fingerspell import schema
+
+SILFA_ASPECT = 16 / 9  # width / height of the SILFA video frames
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+MOVING_LETTERS = "jz"  # their recorded wrist path is part of the sign
+HAND_BONES = [
+    (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
+    (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19),
+    (19, 20),
+]  # fmt: skip
+
+
+def _group_xyz(frames: np.ndarray, group: str) -> np.ndarray:
+    """[n, 3 * 543] native columns → [n, size, 3] for one landmark group, in height units."""
+    idx = schema.group_indices(group)
+    xyz = np.stack([frames[:, [a * schema.N_LANDMARKS + i for i in idx]] for a in range(3)], -1)
+    return xyz * np.array([SILFA_ASPECT, 1.0, SILFA_ASPECT], dtype=np.float32)
+
+
+def build_templates(silfa_dir: str | Path) -> dict[str, np.ndarray]:
+    """Handshapes (every detected frame per letter), j/z wrist paths, face, pose, resting hand."""
+    from fingerspell.reader import read_silfa
+
+    sequences = read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)
+    hands = {s.phrase: _group_xyz(s.frames, "right_hand") for s in sequences}
+    palm = np.nanmedian(
+        np.concatenate([np.linalg.norm(h[:, 9] - h[:, 0], axis=-1) for h in hands.values()])
+    )
+    out: dict[str, np.ndarray] = {}
+    for letter, hand in hands.items():
+        hand = hand[~np.isnan(hand).any(axis=(1, 2))]
+        out[f"shape_{letter}"] = ((hand - hand[:, :1]) / palm).astype(np.float32)
+        out[f"path_{letter}"] = ((hand[:, 0] - hand[:1, 0]) / palm).astype(np.float32)
+    everything = np.concatenate([s.frames for s in sequences])
+    face = _group_xyz(everything, "face")
+    nose = face[:, 1:2]
+    face_width = np.linalg.norm(face[:, 234] - face[:, 454], axis=-1).mean()
+    out["face"] = (np.nanmean(face - nose, axis=0) / face_width).astype(np.float32)
+    pose = _group_xyz(everything, "pose")
+    shoulders = (pose[:, 11] + pose[:, 12]) / 2
+    shoulder_width = np.linalg.norm(pose[:, 11] - pose[:, 12], axis=-1).mean()
+    out["pose"] = (np.nanmean(pose - shoulders[:, None], axis=0) / shoulder_width).astype(
+        np.float32
+    )
+    rest = _group_xyz(everything, "left_hand")
+    rest = rest[~np.isnan(rest).any(axis=(1, 2))]
+    out["rest_hand"] = ((rest - rest[:, :1]) / palm).astype(np.float32)[::4]
+    return out
+
+
+def save_templates(silfa_dir: str | Path, path: str | Path) -> None:
+    np.savez_compressed(path, **build_templates(silfa_dir))
+
+
+@lru_cache
+def load_templates() -> dict[str, np.ndarray]:
+    blob = resources.files("fingerspell.data").joinpath("silfa_templates.npz")
+    with resources.as_file(blob) as path, np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+# ---------------------------------------------------------------------------------------------
+# Glyphs: what the hand does for each character.
+
+# Hand orientations as (yaw about the vertical, pitch about the horizontal, roll in the image
+# plane), degrees, applied around the wrist.
+ORIENTATIONS = {
+    "front": (0, 0, 0),
+    "palm_in": (180, 0, 0),  # ASL digits face the signer
+    "side": (80, 0, 0),
+    "tilt_left": (0, 0, 40),
+    "tilt_right": (0, 0, -40),
+    "down": (0, 70, 0),
+}
+# Motions: wrist offset over the glyph's frames, in palm lengths (see `motion_path`).
+MOTIONS = ("none", "tap", "circle", "shake", "down", "right", "diagonal", "twist")
+
+
+@dataclass(frozen=True)
+class Glyph:
+    shape: str  # a SILFA letter whose handshape is used
+    orientation: str = "front"
+    motion: str = "none"
+
+
+def _glyph_table() -> dict[str, Glyph]:
+    table = {c: Glyph(c) for c in LETTERS}
+    # Digits: ASL number handshapes where a letter matches, palm towards the signer.
+    for digit, shape in zip("0123456789", "odvkbywruf", strict=False):
+        table[digit] = Glyph(shape, "palm_in")
+    punctuation = {
+        " ": Glyph("c", "tilt_right", "right"),  # a short sideways move between words
+        "-": Glyph("d", "side", "right"),  # index draws a dash
+        ".": Glyph("x", "front", "tap"),
+        "/": Glyph("d", "side", "diagonal"),
+        "@": Glyph("a", "palm_in", "circle"),
+        ":": Glyph("d", "side", "tap"),
+        "_": Glyph("d", "down", "right"),
+        "#": Glyph("u", "side", "shake"),
+        "&": Glyph("e", "palm_in", "circle"),
+        "+": Glyph("x", "tilt_left", "down"),
+        "?": Glyph("x", "side", "down"),
+        "!": Glyph("d", "front", "down"),
+        "'": Glyph("v", "tilt_left", "tap"),
+        ",": Glyph("x", "tilt_right", "down"),
+        "=": Glyph("h", "side", "tap"),
+        "%": Glyph("o", "tilt_left", "diagonal"),
+        "$": Glyph("s", "side", "down"),
+        "~": Glyph("y", "side", "shake"),
+        "(": Glyph("c", "side", "circle"),
+        ")": Glyph("c", "palm_in", "twist"),
+        "*": Glyph("b", "front", "twist"),
+        ";": Glyph("i", "side", "tap"),
+        "[": Glyph("l", "down", "down"),
+    }
+    table.update(punctuation)
+    return table
+
+
+GLYPHS: dict[str, Glyph] = _glyph_table()
+
+
+def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Rotation about y (yaw), then x (pitch), then z (roll); angles in degrees."""
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return (rz @ rx @ ry).astype(np.float32)
+
+
+def motion_path(motion: str, n: int) -> np.ndarray:
+    """Wrist offsets [n, 3] in palm lengths for a motion played over n frames."""
+    t = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    zero = np.zeros_like(t)
+    wave = np.sin(2 * np.pi * t)
+    paths = {
+        "none": (zero, zero, zero),
+        "tap": (zero, 0.15 * np.abs(wave), -0.5 * np.abs(wave)),
+        "circle": (0.45 * np.sin(2 * np.pi * t), 0.45 * (1 - np.cos(2 * np.pi * t)), zero),
+        "shake": (0.4 * np.sin(4 * np.pi * t), zero, zero),
+        "down": (zero, 0.9 * t, zero),
+        "right": (0.9 * t, zero, zero),
+        "diagonal": (0.7 * t, 0.7 * t, zero),
+        "twist": (zero, zero, zero),  # the hand rolls instead; see `motion_roll`
+    }
+    return np.stack(paths[motion], axis=-1)
+
+
+def motion_roll(motion: str, n: int) -> np.ndarray:
+    """Extra roll (degrees) per frame: only the twist motion rotates the hand."""
+    if motion != "twist":
+        return np.zeros(n, dtype=np.float32)
+    return (50 * np.sin(2 * np.pi * np.linspace(0, 1, n))).astype(np.float32)

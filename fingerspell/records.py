@@ -1,0 +1,270 @@
+"""Stage 1: parquet landmarks → GZIP TFRecord folds.
+
+Work is split by parquet file, so each file is read once. A worker writes its file's sequences
+as chunks `fold{k}-{chunk:04d}-{n}.tfrecord` (each under a temporary name, renamed when complete)
+and then a small manifest; a re-run skips files whose manifest exists, so a killed run resumes
+and ends with the same files as an unbroken one. Every csv row is either written or listed in
+`rejects.csv`. Paths are anything `tf.io.gfile` opens (local, gs://, ram://).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fingerspell import reader, schema
+
+MANIFESTS = "_manifests"
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One parquet file's share of the work."""
+
+    data: str
+    out: str
+    csv_name: str
+    rows: pd.DataFrame  # its csv rows, with a `fold` column
+    columns: list[str]
+    first_chunk: int  # chunk numbers first_chunk.. are this file's
+    chunk: int
+
+    @property
+    def manifest(self) -> str:
+        stem = Path(self.rows.path.iloc[0]).stem
+        return f"{self.out}/{MANIFESTS}/{Path(self.csv_name).stem}-{stem}.json"
+
+
+def assign_folds(table: pd.DataFrame, folds: int) -> pd.Series:
+    """Fold per row, grouped by participant (no signer in two folds)."""
+    from sklearn.model_selection import GroupKFold
+
+    n_groups = table.participant_id.nunique()
+    if n_groups < folds:
+        raise ValueError(f"{folds} folds need at least {folds} participants, found {n_groups}")
+    fold = np.zeros(len(table), np.int64)
+    for k, (_, index) in enumerate(
+        GroupKFold(n_splits=folds).split(table, groups=table.participant_id)
+    ):
+        fold[index] = k
+    return pd.Series(fold, index=table.index, name="fold")
+
+
+def serialize(sequence: schema.Sequence, fold: int) -> bytes:
+    import tensorflow as tf
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+    def raw(value: bytes):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    frames = np.ascontiguousarray(sequence.frames, dtype=np.float32)
+    feature = {
+        "frames": raw(frames.tobytes()),
+        "n_frames": ints([frames.shape[0]]),
+        "n_columns": ints([frames.shape[1]]),
+        "phrase": raw(sequence.phrase.encode("utf-8")),
+        "label": ints(schema.encode_phrase(sequence.phrase, sequence.sequence_id)),
+        "sequence_id": ints([sequence.sequence_id]),
+        "participant_id": ints([sequence.participant_id]),
+        "fold": ints([fold]),
+        "supplemental": ints([int(sequence.supplemental)]),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _write_chunk(path: str, examples: list[bytes]) -> None:
+    import tensorflow as tf
+
+    tmp = path + ".tmp"
+    with tf.io.TFRecordWriter(tmp, tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+        for example in examples:
+            writer.write(example)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _write_text(path: str, text: str) -> None:
+    import tensorflow as tf
+
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as handle:
+        handle.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def process_file(job: FileJob) -> dict:
+    """Read one parquet file, write its chunks, then its manifest; returns the manifest."""
+    folds = dict(zip(job.rows.sequence_id, job.rows.fold))
+    by_fold: dict[int, list[bytes]] = {}
+    rejects, n_frames, n_chars = [], [], []
+    try:
+        items = list(reader.iter_file(job.data, job.rows, job.columns,
+                                      job.csv_name.startswith("supplemental")))  # fmt: skip
+    except reader.DataError as error:  # the whole file is unreadable: reject its rows, go on
+        items = [reader.Rejected(int(s), str(job.rows.path.iloc[0]), str(error))
+                 for s in job.rows.sequence_id]  # fmt: skip
+    for item in items:
+        if isinstance(item, reader.Rejected):
+            rejects.append({"sequence_id": item.sequence_id, "file": item.file,
+                            "reason": item.reason})  # fmt: skip
+            continue
+        fold = int(folds[item.sequence_id])
+        by_fold.setdefault(fold, []).append(serialize(item, fold))
+        n_frames.append(len(item.frames))
+        n_chars.append(len(item.phrase))
+    chunk_number, written = job.first_chunk, []
+    for fold in sorted(by_fold):
+        examples = by_fold[fold]
+        for start in range(0, len(examples), job.chunk):
+            part = examples[start : start + job.chunk]
+            name = f"fold{fold}-{chunk_number:04d}-{len(part)}.tfrecord"
+            _write_chunk(f"{job.out}/{name}", part)
+            written.append({"name": name, "fold": fold, "n": len(part)})
+            chunk_number += 1
+    manifest = {"chunks": written, "rejects": rejects, "n_frames": n_frames, "n_chars": n_chars,
+                "bytes": sum(len(e) for part in by_fold.values() for e in part)}  # fmt: skip
+    _write_text(job.manifest, json.dumps(manifest))
+    return manifest
+
+
+def _fingerprint(data: Path, tables: dict[str, pd.DataFrame]) -> str:
+    digest = hashlib.sha256()
+    for csv_name, table in sorted(tables.items()):
+        digest.update((data / csv_name).read_bytes())
+        for path in sorted(table.path.unique()):
+            file = data / path
+            digest.update(f"{path}:{file.stat().st_size if file.exists() else -1}".encode())
+    return digest.hexdigest()[:16]
+
+
+def plan(data: Path, out: str, folds: int, landmarks: str, supplemental: bool, chunk: int):
+    """Fold assignment and the list of file jobs, before anything is read."""
+    csvs = ["train.csv"] + (["supplemental_metadata.csv"] if supplemental else [])
+    tables = {name: reader.read_metadata(data, name) for name in csvs}
+    everything = pd.concat(tables.values(), keys=list(tables), names=["csv", "row"]).reset_index()
+    everything["fold"] = assign_folds(everything, folds).to_numpy()
+    columns = schema.columns_for(schema.resolve_landmarks(landmarks))
+    largest = max(int(t.groupby("path").size().max()) for t in tables.values())
+    slots = math.ceil(largest / chunk) + folds  # chunks one file can need at most
+    jobs = [
+        FileJob(str(data), out, csv_name, rows.reset_index(drop=True), columns, i * slots, chunk)
+        for i, ((csv_name, _), rows) in enumerate(everything.groupby(["csv", "path"], sort=True))
+    ]
+    return tables, everything, columns, jobs
+
+
+def preprocess(
+    data: str | Path,
+    out: str,
+    folds: int = 4,
+    landmarks: str = "default",
+    supplemental: bool = False,
+    workers: int = 1,
+    chunk: int = 256,
+) -> dict:
+    """Write the TFRecord folds, `folds.csv`, `rejects.csv` and `metadata.json`; returns the
+    metadata. Resumable: files already done (their manifest exists) are skipped."""
+    import tensorflow as tf
+
+    data, out = Path(data), str(out).rstrip("/")
+    tables, everything, columns, jobs = plan(data, out, folds, landmarks, supplemental, chunk)
+    tf.io.gfile.makedirs(f"{out}/{MANIFESTS}")
+    todo = [job for job in jobs if not tf.io.gfile.exists(job.manifest)]
+    started, total = time.perf_counter(), int(sum(len(j.rows) for j in todo))
+    with tqdm(total=total, desc="preprocess", unit="seq", smoothing=0) as bar:
+        for manifest in _run(todo, workers):
+            bar.update(len(manifest["n_frames"]) + len(manifest["rejects"]))
+    seconds = time.perf_counter() - started
+    manifests = [json.loads(tf.io.gfile.GFile(job.manifest).read()) for job in jobs]
+    meta = _metadata(data, tables, everything, columns, manifests, folds, landmarks,
+                     supplemental, chunk, seconds, total)  # fmt: skip
+    everything[["sequence_id", "participant_id", "fold", "csv"]].to_csv(
+        tf.io.gfile.GFile(f"{out}/folds.csv", "w"), index=False
+    )
+    rejects = pd.DataFrame([r for m in manifests for r in m["rejects"]],
+                           columns=["sequence_id", "file", "reason"])  # fmt: skip
+    _write_text(f"{out}/rejects.csv", rejects.to_csv(index=False))
+    _write_text(f"{out}/metadata.json", json.dumps(meta, indent=2))
+    return meta
+
+
+def _run(jobs: list[FileJob], workers: int):
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(process_file, jobs)  # in-process: needed for ram:// paths
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+        yield from pool.map(process_file, jobs)
+
+
+def _metadata(data, tables, everything, columns, manifests, folds, landmarks, supplemental,
+              chunk, seconds, processed) -> dict:  # fmt: skip
+    n_frames = np.array([n for m in manifests for n in m["n_frames"]])
+    n_chars = np.array([n for m in manifests for n in m["n_chars"]])
+    per_fold = {k: 0 for k in range(folds)}
+    for m in manifests:
+        for c in m["chunks"]:
+            per_fold[c["fold"]] += c["n"]
+    written, rejected = int(sum(per_fold.values())), sum(len(m["rejects"]) for m in manifests)
+    if written + rejected != len(everything):
+        raise RuntimeError(f"{written} written + {rejected} rejected != {len(everything)} rows")
+    return {
+        "columns": columns,
+        "landmarks": schema.landmarks_of_columns(columns),
+        "per_fold": per_fold,
+        "written": written,
+        "rejected": rejected,
+        "input_rows": len(everything),
+        "shorter_than_phrase": int((n_frames < n_chars).sum()),
+        "frames": _describe(n_frames),
+        "phrase_length": _describe(n_chars),
+        "bytes": int(sum(m["bytes"] for m in manifests)),
+        "character_map": schema.char_to_index(),
+        "source": {"path": str(data), "fingerprint": _fingerprint(data, tables)},
+        "options": {
+            "folds": folds,
+            "landmarks": landmarks,
+            "supplemental": supplemental,
+            "chunk": chunk,
+        },  # fmt: skip
+        "last_run": {"seconds": round(seconds, 2), "sequences": processed},
+    }
+
+
+def _describe(values: np.ndarray) -> dict:
+    if len(values) == 0:
+        return {}
+    p50, p95 = np.percentile(values, [50, 95])
+    return {"mean": float(values.mean()), "min": int(values.min()), "max": int(values.max()),
+            "p50": float(p50), "p95": float(p95)}  # fmt: skip
+
+
+def load_metadata(records: str) -> dict:
+    import tensorflow as tf
+
+    path = f"{str(records).rstrip('/')}/metadata.json"
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path} not found: run `python -m fingerspell preprocess` first")
+    return json.loads(tf.io.gfile.GFile(path).read())
+
+
+def record_files(records: str, folds: list[int]) -> list[str]:
+    import tensorflow as tf
+
+    records = str(records).rstrip("/")
+    files = sorted(f for k in folds for f in tf.io.gfile.glob(f"{records}/fold{k}-*.tfrecord"))
+    if not files:
+        raise FileNotFoundError(f"no TFRecords of folds {folds} in {records}")
+    return files

@@ -1,0 +1,160 @@
+"""The competition's data contract: landmark layout, column names, landmark subsets, characters.
+
+Everything else in the package derives its columns and characters from here, so training, the
+TFRecords and the exported TFLite graph can never disagree about what a column means.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+# MediaPipe Holistic landmark groups in the files' native order, with their sizes.
+GROUPS: dict[str, int] = {"face": 468, "left_hand": 21, "pose": 33, "right_hand": 21}
+AXES = ("x", "y", "z")
+
+
+def _offsets() -> dict[str, int]:
+    offsets, start = {}, 0
+    for name, size in GROUPS.items():
+        offsets[name] = start
+        start += size
+    return offsets
+
+
+OFFSETS: dict[str, int] = _offsets()  # face 0, left_hand 468, pose 489, right_hand 522
+N_LANDMARKS = sum(GROUPS.values())  # 543
+
+
+def landmark_name(index: int) -> str:
+    """`'left_hand_3'` for landmark 471: the suffix the columns use."""
+    for name, size in GROUPS.items():
+        if OFFSETS[name] <= index < OFFSETS[name] + size:
+            return f"{name}_{index - OFFSETS[name]}"
+    raise IndexError(f"landmark index {index} outside 0..{N_LANDMARKS - 1}")
+
+
+def group_indices(group: str) -> list[int]:
+    return list(range(OFFSETS[group], OFFSETS[group] + GROUPS[group]))
+
+
+# Coordinate columns as stored: all x, then all y, then all z, landmarks in native order.
+COORDINATE_COLUMNS: list[str] = [
+    f"{axis}_{landmark_name(i)}" for axis in AXES for i in range(N_LANDMARKS)
+]
+ALL_COLUMNS: list[str] = ["frame", *COORDINATE_COLUMNS]  # 1,630 columns after the index
+INDEX_NAME = "sequence_id"
+CSV_COLUMNS = ["path", "file_id", "participant_id", "sequence_id", "phrase"]
+
+# The 40 lip points used by the top solutions, plus a few points that locate the face.
+LIPS_FACE = [
+    0, 61, 185, 40, 39, 37, 267, 269, 270, 409, 291, 146, 91, 181, 84, 17, 314, 405, 321, 375,
+    78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308,
+]  # fmt: skip
+NOSE_FACE = [1, 2, 98, 327]
+EYES_FACE = [33, 133, 159, 145, 263, 362, 386, 374]  # corners, top, bottom of each eye
+
+# Pose landmarks that have a mirror partner (MediaPipe's left/right), for flipping a signer.
+POSE_MIRROR_PAIRS = [
+    (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
+    (17, 18), (19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
+]  # fmt: skip
+
+
+@lru_cache
+def landmark_subsets() -> dict[str, list[int]]:
+    """Named landmark subsets as global indices (0..542), each sorted in native order."""
+    left, right = group_indices("left_hand"), group_indices("right_hand")
+    pose = group_indices("pose")
+    lips = sorted(LIPS_FACE)
+    face_anchor = sorted(NOSE_FACE + EYES_FACE)
+    return {
+        "hands": left + right,
+        "pose": pose,
+        "lips": lips,
+        "default": sorted(left + right + pose + lips + face_anchor),  # 127 landmarks
+        "all": list(range(N_LANDMARKS)),
+    }
+
+
+def resolve_landmarks(selection: str | list[int]) -> list[int]:
+    """A subset name or an explicit index list → sorted global landmark indices."""
+    if isinstance(selection, str):
+        subsets = landmark_subsets()
+        if selection not in subsets:
+            raise ValueError(f"unknown landmark subset {selection!r}; choose from {list(subsets)}")
+        return subsets[selection]
+    indices = sorted(set(int(i) for i in selection))
+    if not indices or indices[0] < 0 or indices[-1] >= N_LANDMARKS:
+        raise ValueError(f"landmark indices must lie in 0..{N_LANDMARKS - 1}")
+    return indices
+
+
+def columns_for(landmarks: list[int]) -> list[str]:
+    """Column names of these landmarks in native order: x of each, then y, then z."""
+    return [f"{axis}_{landmark_name(i)}" for axis in AXES for i in landmarks]
+
+
+def landmarks_of_columns(columns: list[str]) -> list[int]:
+    """Inverse of `columns_for`; raises unless `columns` has exactly that layout."""
+    lookup = {landmark_name(i): i for i in range(N_LANDMARKS)}
+    n = len(columns) // 3
+    try:
+        landmarks = [lookup[c[2:]] for c in columns[:n]]
+    except KeyError as error:
+        raise ValueError(f"not a landmark column: {error.args[0]!r}") from None
+    if len(columns) != 3 * n or columns_for(landmarks) != list(columns):
+        raise ValueError("columns must be x, y, z blocks of the same landmarks in native order")
+    return landmarks
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters
+
+
+@lru_cache
+def char_to_index() -> dict[str, int]:
+    """The competition's 59-character map, shipped with the package."""
+    text = resources.files("fingerspell.data").joinpath("character_to_prediction_index.json")
+    return json.loads(text.read_text(encoding="utf-8"))
+
+
+N_CHARS = 59
+BLANK = N_CHARS  # CTC blank is the extra last class, so class i is character i
+
+
+@lru_cache
+def index_to_char() -> dict[int, str]:
+    return {i: c for c, i in char_to_index().items()}
+
+
+class PhraseError(ValueError):
+    """A phrase holds a character outside the competition's map."""
+
+
+def encode_phrase(phrase: str, sequence_id: int | None = None) -> list[int]:
+    mapping = char_to_index()
+    unknown = sorted({c for c in phrase if c not in mapping})
+    if unknown:
+        where = f" in sequence {sequence_id}" if sequence_id is not None else ""
+        raise PhraseError(f"characters {unknown!r} of phrase {phrase!r}{where} are not in the map")
+    return [mapping[c] for c in phrase]
+
+
+def decode_indices(indices) -> str:
+    lookup = index_to_char()
+    return "".join(lookup[int(i)] for i in indices if 0 <= int(i) < N_CHARS)
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """One signed phrase: its frames hold the requested columns in the requested order."""
+
+    sequence_id: int
+    participant_id: int
+    phrase: str
+    frames: object  # numpy float32 [n_frames, n_columns]
+    file_id: int = -1
+    supplemental: bool = False

@@ -1,0 +1,346 @@
+"""A synthetic dataset in the exact layout of Kaggle's asl-fingerspelling data.
+
+The pipeline's embedded default: signers with persistent traits spell competition-like phrases
+with real SILFA handshapes (see `handshapes`), and each frame is rendered as MediaPipe Holistic
+would report it (image-normalised coordinates of a portrait video, z on MediaPipe's scales, jitter,
+lost-hand frames as NaN). Everything is built in "height units" (one unit = the frame height on
+both axes) and projected to MediaPipe's x/width, y/height at the end.
+
+Same seed → byte-identical files: every sequence draws from its own generator, seeded by
+(seed, split, index), so files can also be generated in any order or resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fingerspell import handshapes, schema
+from fingerspell.phrases import PhraseGenerator
+
+ASPECT = 0.53  # width / height of the competition's portrait phone videos
+MAX_PER_FILE = 1000
+SPLITS = {"train": ("train.csv", "train_landmarks"),
+          "supplemental": ("supplemental_metadata.csv", "supplemental_landmarks")}  # fmt: skip
+RIGHT_ARM, LEFT_ARM = (12, 14, 16), (11, 13, 15)  # pose shoulder, elbow, wrist
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Traits that stay with a participant across all their sequences."""
+
+    participant_id: int
+    left_handed: bool
+    shoulder_width: float  # height units
+    palm: float  # palm length (wrist → middle knuckle), height units
+    center_x: float  # body centre, height units
+    shoulder_y: float
+    roll: float  # camera roll, degrees
+    frames_per_char: float  # 30 fps
+    jitter: float  # landmark noise, palm lengths
+    dropout: float  # share of frames that lose the signing hand
+    rest_hand_visible: bool
+    style: tuple[float, float, float]  # personal hand orientation bias (yaw, pitch, roll)
+
+
+def make_signer(participant_id: int, rng: np.random.Generator) -> Signer:
+    shoulder_width = rng.uniform(0.26, 0.40)
+    return Signer(
+        participant_id=participant_id,
+        left_handed=bool(rng.random() < 0.1),
+        shoulder_width=shoulder_width,
+        palm=shoulder_width / rng.uniform(2.8, 3.8),
+        center_x=ASPECT * rng.uniform(0.42, 0.58),
+        shoulder_y=rng.uniform(0.45, 0.62),
+        roll=rng.normal(0, 3),
+        frames_per_char=rng.uniform(4, 12),
+        jitter=rng.uniform(0.005, 0.02),
+        dropout=rng.uniform(0.02, 0.3),
+        rest_hand_visible=bool(rng.random() < 0.25),
+        style=tuple(rng.normal(0, [8, 8, 6])),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The signing hand over time, in palm lengths relative to the signer's anchor point.
+
+
+def _smoothstep(n: int) -> np.ndarray:
+    t = np.linspace(0, 1, n + 1, dtype=np.float32)[1:]
+    return t * t * (3 - 2 * t)
+
+
+def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Hand shape [n, 21, 3] (wrist-relative, oriented) and wrist offset [n, 3] for one glyph."""
+    templates = handshapes.load_templates()
+    glyph = handshapes.GLYPHS[char]
+    shapes = templates[f"shape_{glyph.shape}"]
+    if glyph.shape in handshapes.MOVING_LETTERS and glyph.orientation == "front":
+        pick = np.linspace(0, len(shapes) - 1, n).round().astype(int)
+        shape = shapes[pick]
+        offset = templates[f"path_{glyph.shape}"][pick]
+    else:
+        shape = np.repeat(shapes[rng.integers(len(shapes))][None], n, axis=0)
+        offset = handshapes.motion_path(glyph.motion, n)
+    shape = shape + rng.normal(0, 0.03, (1, 21, 3)).astype(np.float32)  # this signing's variant
+    yaw, pitch, roll = np.add(handshapes.ORIENTATIONS[glyph.orientation], signer.style)
+    extra_roll = handshapes.motion_roll(glyph.motion, n)
+    rotations = np.stack([handshapes.rotation_matrix(yaw, pitch, roll + r) for r in extra_roll])
+    return np.einsum("tij,tkj->tki", rotations, shape), offset
+
+
+def hand_timeline(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Shapes [T, 21, 3] and wrist offsets [T, 3] for a whole phrase, idle frames included."""
+    shapes, offsets = [], []
+    previous_shape = handshapes.load_templates()["rest_hand"][0]
+    previous_offset = np.array([0.0, 4.0, 0.0], dtype=np.float32)  # starts below, rises into view
+    lead_in = int(rng.integers(4, 20))
+    for i, char in enumerate(phrase):
+        n = int(np.clip(round(signer.frames_per_char * rng.lognormal(0, 0.2)), 3, 24))
+        if handshapes.GLYPHS[char].motion != "none":
+            n += n // 3
+        if i == 0:
+            n += lead_in
+        shape, offset = _key_shapes(char, n, signer, rng)
+        k = lead_in if i == 0 else max(1, int(round(n * rng.uniform(0.3, 0.5))))
+        blend = _smoothstep(k)[:, None]
+        # Coarticulation: the first k frames morph from where the last glyph ended.
+        shape[:k] = previous_shape + (shape[:k] - previous_shape) * blend[..., None]
+        offset[:k] = previous_offset + (offset[:k] - previous_offset) * blend
+        if i > 0 and char == phrase[i - 1]:  # repeated letters: a small hop between them
+            hop = np.sin(np.pi * np.linspace(0, 1, k))[:, None] * np.array([0.5, -0.2, 0])
+            offset[:k] += hop.astype(np.float32)
+        if char == " " or (i > 0 and rng.random() < 0.03):  # an occasional pause
+            pause = int(rng.integers(3, 12))
+            shape = np.concatenate([shape, np.repeat(shape[-1:], pause, 0)])
+            offset = np.concatenate([offset, np.repeat(offset[-1:], pause, 0)])
+        # Each glyph is signed a little further along: the hand drifts across the phrase.
+        shapes.append(shape)
+        offsets.append(offset + np.float32(0.12) * i * np.array([1, 0.15, 0], np.float32))
+        previous_shape, previous_offset = shape[-1], offsets[-1][-1]
+    lead_out = int(rng.integers(4, 18))
+    down = _smoothstep(lead_out)[:, None]
+    shapes.append(np.repeat(previous_shape[None], lead_out, 0))
+    offsets.append(previous_offset + down * np.array([0, 4.0, 0], np.float32))
+    shape, offset = np.concatenate(shapes), np.concatenate(offsets)
+    wander = np.cumsum(rng.normal(0, 0.03, offset.shape), axis=0).astype(np.float32)
+    return shape, offset + wander
+
+
+# ---------------------------------------------------------------------------------------------
+# Body, face and rendering to MediaPipe's coordinates.
+
+
+def _elbow(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float) -> np.ndarray:
+    """Two-link arm in the image plane; the elbow takes the lower of the two solutions."""
+    d = wrist[:, :2] - shoulder[:2]
+    dist = np.clip(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6, upper + fore - 1e-6)
+    along = (upper**2 - fore**2 + dist**2) / (2 * dist)
+    height = np.sqrt(np.maximum(upper**2 - along**2, 0))
+    unit = d / dist
+    normal = np.stack([-unit[:, 1], unit[:, 0]], -1)
+    normal = np.where(normal[:, 1:2] < 0, -normal, normal)  # y grows downwards
+    elbow = shoulder[:2] + unit * along + normal * height
+    return np.concatenate([elbow, np.repeat(shoulder[None, 2:], len(wrist), 0)], -1)
+
+
+def render(phrase: str, signer: Signer, rng: np.random.Generator) -> np.ndarray:
+    """float32 [T, 1629]: one sequence in the files' native column order."""
+    templates = handshapes.load_templates()
+    shape, offset = hand_timeline(phrase, signer, rng)
+    n = len(shape)
+    sw, palm = signer.shoulder_width, signer.palm
+    shoulders = np.array([signer.center_x, signer.shoulder_y, 0.0], np.float32)
+    pose = np.repeat((shoulders + templates["pose"] * sw * np.array([1, 1, 0.7]))[None], n, 0)
+    pose = pose.astype(np.float32)
+    # Signing hand: anchored in front of the chest on the signer's right (smaller x on screen).
+    anchor = shoulders + np.array([-0.25 * sw, -0.2 * sw, 0])
+    wrist = anchor + palm * offset
+    hand = wrist[:, None] + palm * shape
+    hand = hand + rng.normal(0, signer.jitter * palm, hand.shape)
+    hand[..., 2] = hand[..., 2] - hand[:, :1, 2]  # MediaPipe hand z is relative to the wrist
+    _attach_arm(pose, hand, RIGHT_ARM, sw, (18, 20, 22))
+    # Resting hand low on the other side; MediaPipe sees it only sometimes.
+    rest = templates["rest_hand"][rng.integers(len(templates["rest_hand"]))]
+    rest_wrist = shoulders + np.array([0.55 * sw, 0.7 * sw, 0])
+    other = rest_wrist + palm * rest + rng.normal(0, 0.01 * palm, (n, 21, 3))
+    _attach_arm(pose, other, LEFT_ARM, sw, (17, 19, 21))
+    face = _face(pose, sw, n, rng)
+    pose += rng.normal(0, 0.004, pose.shape)
+    hand = _drop_frames(hand, signer.dropout, rng)
+    other = other if signer.rest_hand_visible else np.full_like(other, np.nan)
+    other = _drop_frames(other, 0.4, rng)
+    groups = {"face": face, "left_hand": other, "pose": pose, "right_hand": hand}
+    groups = _camera(groups, signer)
+    if signer.left_handed:
+        groups = _mirror(groups, signer.center_x)
+    return _to_columns(groups)
+
+
+def _attach_arm(pose, hand, arm, sw, hand_points) -> None:
+    """Put the pose wrist, elbow and hand points where the MediaPipe hand is."""
+    shoulder, elbow, wrist = arm
+    pose[:, wrist, :2] = hand[:, 0, :2]
+    pose[:, elbow] = _elbow(pose[0, shoulder], hand[:, 0], 1.05 * sw, 0.95 * sw)
+    for point, finger in zip(hand_points, (17, 5, 2), strict=False):  # pinky, index, thumb
+        pose[:, point, :2] = hand[:, finger, :2]
+
+
+def _face(pose: np.ndarray, sw: float, n: int, rng) -> np.ndarray:
+    """Face mesh from the SILFA template, placed on the pose nose, with slow head motion."""
+    face_width = 0.42 * sw
+    sway = 0.01 * np.sin(np.linspace(0, rng.uniform(1, 4), n) + rng.uniform(0, 6))[:, None]
+    nose = pose[:, 0] + np.c_[sway, 0.4 * sway, np.zeros_like(sway)]
+    face = nose[:, None] + handshapes.load_templates()["face"] * face_width
+    face = face + rng.normal(0, 0.0015, face.shape)
+    face[..., 2] = handshapes.load_templates()["face"][..., 2] * 0.1 + rng.normal(0, 0.001)
+    lost = rng.random(n) < 0.005
+    face[lost] = np.nan
+    return face.astype(np.float32)
+
+
+def _drop_frames(hand: np.ndarray, rate: float, rng) -> np.ndarray:
+    """Lose the hand in bursts (a two-state chain with the requested stationary share)."""
+    burst = rng.uniform(2, 8)
+    leave = 1 / burst
+    enter = rate * leave / max(1 - rate, 1e-3)
+    lost = np.zeros(len(hand), bool)
+    state = rng.random() < rate
+    draws = rng.random(len(hand))
+    for t in range(len(hand)):
+        state = (draws[t] >= leave) if state else (draws[t] < enter)
+        lost[t] = state
+    hand = hand.copy()
+    hand[lost] = np.nan
+    return hand
+
+
+def _camera(groups: dict[str, np.ndarray], signer: Signer) -> dict[str, np.ndarray]:
+    """Camera roll about the body centre, then MediaPipe's normalisation by width and height."""
+    r = np.radians(signer.roll)
+    rotation = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]], np.float32)
+    centre = np.array([signer.center_x, signer.shoulder_y], np.float32)
+    out = {}
+    for name, points in groups.items():
+        points = points.copy()
+        points[..., :2] = (points[..., :2] - centre) @ rotation.T + centre
+        points[..., 0] /= ASPECT
+        points[..., 2] /= ASPECT if name.endswith("hand") else 1.0
+        if name.endswith("hand"):  # MediaPipe reports no hand whose wrist is out of the frame
+            outside = (np.abs(points[:, 0, :2] - 0.5) > 0.5).any(-1)
+            points[outside] = np.nan
+        out[name] = points
+    return out
+
+
+def _mirror(groups: dict[str, np.ndarray], center_x: float) -> dict[str, np.ndarray]:
+    """A left-handed signer: mirror the scene and swap left/right landmarks."""
+    cx = center_x / ASPECT
+    out = {name: points.copy() for name, points in groups.items()}
+    for points in out.values():
+        points[..., 0] = 2 * cx - points[..., 0]
+    pose = out["pose"].copy()
+    for a, b in schema.POSE_MIRROR_PAIRS:
+        pose[:, [a, b]] = out["pose"][:, [b, a]]
+    out["pose"] = pose
+    out["left_hand"], out["right_hand"] = out["right_hand"], out["left_hand"]
+    return out
+
+
+def _to_columns(groups: dict[str, np.ndarray]) -> np.ndarray:
+    xyz = np.concatenate([groups[g] for g in schema.GROUPS], axis=1)  # [T, 543, 3]
+    return np.ascontiguousarray(xyz.transpose(0, 2, 1).reshape(len(xyz), -1), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset on disk.
+
+
+def plan_split(split: str, n_sequences: int, seed: int) -> pd.DataFrame:
+    """The csv of one split: ids, participants and phrases, before any frame is rendered."""
+    rng = np.random.default_rng([seed, 0 if split == "train" else 1])
+    n_participants = int(np.clip(n_sequences // 80, 6, 200))
+    participants = 1 + rng.choice(299, n_participants, replace=False)
+    participants += 0 if split == "train" else 300
+    n_files = max(1, -(-n_sequences // MAX_PER_FILE))
+    file_ids = 10**6 + rng.choice(10**10, n_files, replace=False)
+    sequence_ids = 10**6 + rng.choice(2 * 10**9, n_sequences, replace=False)
+    phrases = PhraseGenerator(rng)
+    folder = SPLITS[split][1]
+    files = np.sort(np.arange(n_sequences) % n_files)
+    return pd.DataFrame({
+        "path": [f"{folder}/{file_ids[f]}.parquet" for f in files],
+        "file_id": file_ids[files],
+        "participant_id": rng.choice(participants, n_sequences),
+        "sequence_id": sequence_ids,
+        "phrase": [phrases.phrase(split) for _ in range(n_sequences)],
+    })  # fmt: skip
+
+
+def signers_for(table: pd.DataFrame, seed: int) -> dict[int, Signer]:
+    return {
+        int(p): make_signer(int(p), np.random.default_rng([seed, 2, int(p)]))
+        for p in sorted(table.participant_id.unique())
+    }
+
+
+def render_file(
+    rows: pd.DataFrame, signers: dict[int, Signer], seed: int, progress=None
+) -> pd.DataFrame:
+    """One parquet file's frame: index sequence_id, column frame, then the 1,629 coordinates."""
+    blocks, ids, frame_numbers = [], [], []
+    for row in (progress or (lambda x: x))(list(rows.itertuples(index=False))):
+        rng = np.random.default_rng([seed, 3, int(row.sequence_id)])
+        frames = render(row.phrase, signers[int(row.participant_id)], rng)
+        blocks.append(frames)
+        ids.append(np.full(len(frames), row.sequence_id, np.int64))
+        frame_numbers.append(np.arange(len(frames), dtype=np.int16))
+    table = pd.DataFrame(np.concatenate(blocks), columns=schema.COORDINATE_COLUMNS)
+    table.insert(0, "frame", np.concatenate(frame_numbers))
+    table.index = pd.Index(np.concatenate(ids), name=schema.INDEX_NAME)
+    return table
+
+
+def _ticking(items, bar):
+    for item in items:
+        yield item
+        bar.update(1)
+
+
+def write_atomic_parquet(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_parquet(tmp, engine="pyarrow", compression="snappy")
+    os.replace(tmp, path)
+
+
+def write_dataset(
+    out: str | Path, n_sequences: int, seed: int = 0, n_supplemental: int | None = None
+) -> Path:
+    """Write the whole layout. Existing parquet files are kept (a resumed run), csvs come last."""
+    out = Path(out)
+    n_supplemental = n_sequences // 4 if n_supplemental is None else n_supplemental
+    plans = {"train": n_sequences, "supplemental": n_supplemental}
+    tables = {split: plan_split(split, n, seed) for split, n in plans.items() if n > 0}
+    total = sum(len(t) for t in tables.values())
+    with tqdm(total=total, desc="synth", unit="seq") as bar:
+        for split, table in tables.items():
+            signers = signers_for(table, seed)
+            (out / SPLITS[split][1]).mkdir(parents=True, exist_ok=True)
+            for path, rows in table.groupby("path", sort=False):
+                if (out / path).exists():
+                    bar.update(len(rows))
+                    continue
+                table = render_file(rows, signers, seed, progress=lambda rows: _ticking(rows, bar))
+                write_atomic_parquet(table, out / path)
+    for split, table in tables.items():
+        table.to_csv(out / SPLITS[split][0], index=False)
+    (out / "character_to_prediction_index.json").write_text(
+        json.dumps(schema.char_to_index()), encoding="utf-8"
+    )
+    return out

@@ -1,0 +1,125 @@
+import hashlib
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from fingerspell import handshapes, reader, schema, synth_report, synthetic
+from fingerspell.phrases import MAX_PHRASE, PhraseGenerator
+
+
+def test_layout_is_exactly_the_competitions(synth_dir):
+    for csv, folder in synthetic.SPLITS.values():
+        table = pd.read_csv(synth_dir / csv)
+        assert list(table.columns) == schema.CSV_COLUMNS
+        assert table.sequence_id.is_unique
+        for path in table.path.unique():
+            assert path.startswith(folder + "/") and path.endswith(".parquet")
+            frame = pd.read_parquet(synth_dir / path)
+            assert frame.index.name == "sequence_id" and frame.index.dtype == np.int64
+            assert list(frame.columns) == schema.ALL_COLUMNS
+            assert frame["frame"].dtype == np.int16
+            assert (frame.dtypes.iloc[1:] == np.float32).all()
+            assert frame.index.nunique() <= synthetic.MAX_PER_FILE
+            assert set(frame.index) == set(table.sequence_id[table.path == path])
+    stored = (synth_dir / "character_to_prediction_index.json").read_text()
+    assert json.loads(stored) == schema.char_to_index()
+
+
+def _digest(folder):
+    return {
+        p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    a = synthetic.write_dataset(tmp_path / "a", 12, seed=3, n_supplemental=4)
+    b = synthetic.write_dataset(tmp_path / "b", 12, seed=3, n_supplemental=4)
+    c = synthetic.write_dataset(tmp_path / "c", 12, seed=4, n_supplemental=4)
+    assert _digest(a) == _digest(b)
+    assert _digest(a) != _digest(c)
+
+
+def test_interrupted_run_resumes_to_the_same_files(tmp_path):
+    whole = synthetic.write_dataset(tmp_path / "whole", 12, seed=5, n_supplemental=4)
+    part = tmp_path / "part"
+    synthetic.write_dataset(part, 12, seed=5, n_supplemental=4)
+    (part / "train.csv").unlink()
+    next((part / "supplemental_landmarks").glob("*.parquet")).unlink()
+    synthetic.write_dataset(part, 12, seed=5, n_supplemental=4)
+    assert _digest(part) == _digest(whole)
+
+
+def test_phrases_look_like_the_competitions_and_cover_every_character():
+    generator = PhraseGenerator(np.random.default_rng(0))
+    train = [generator.phrase("train") for _ in range(4000)]
+    supplemental = [generator.phrase("supplemental") for _ in range(1000)]
+    lengths = [len(p) for p in train]
+    assert min(lengths) >= 1 and max(lengths) <= MAX_PHRASE
+    assert 15 <= np.mean(lengths) <= 21
+    assert any(p.count("-") == 2 and p.replace("-", "").isdigit() for p in train)  # phones
+    assert any(p.startswith(("www.", "https://")) for p in train)  # URLs
+    assert set("".join(train + supplemental)) == set(schema.char_to_index())
+
+
+def test_every_character_has_a_distinct_glyph():
+    assert set(handshapes.GLYPHS) == set(schema.char_to_index())
+    signatures = Counter((g.shape, g.orientation, g.motion) for g in handshapes.GLYPHS.values())
+    assert max(signatures.values()) == 1
+
+
+def test_signers_keep_their_traits_and_left_handers_use_the_left_hand_columns():
+    table = synthetic.plan_split("train", 2000, seed=1)
+    signers = synthetic.signers_for(table, seed=1)
+    assert signers == synthetic.signers_for(table, seed=1)
+    left = [s for s in signers.values() if s.left_handed]
+    right = [s for s in signers.values() if not s.left_handed]
+    assert left and right
+    for signer, expected in ((left[0], "left_hand"), (right[0], "right_hand")):
+        frames = synthetic.render("hello world", signer, np.random.default_rng(0))
+        present = {
+            g: np.isfinite(synth_report._xyz(frames, g)[:, 0, 0]).mean()
+            for g in ("left_hand", "right_hand")
+        }
+        assert max(present, key=present.get) == expected
+
+
+def test_timing_matches_real_fingerspelling(synth_dir):
+    table = reader.read_metadata(synth_dir)
+    sequences = list(reader.iter_sequences(synth_dir, schema.columns_for([0])))
+    frames_per_char = [len(s.frames) / len(s.phrase) for s in sequences]
+    assert 6 <= np.median(frames_per_char) <= 16
+    assert 100 <= np.mean([len(s.frames) for s in sequences]) <= 230
+    assert len(sequences) == len(table)
+
+
+def test_statistics_match_real_mediapipe(synth_dir, silfa_dir):
+    stats = synth_report.compare(synth_dir, silfa_dir, limit=60)
+    for row in stats.index:
+        if row.startswith("hand bone"):
+            synth, real = stats.loc[row]
+            assert synth == pytest.approx(real, rel=0.15), row
+    jitter = stats.loc["frame-to-frame shape change (palm lengths, median)"]
+    assert jitter["synthetic"] == pytest.approx(jitter["real (SILFA)"], rel=0.5)
+    assert 0.02 <= stats.loc["nan_rate right_hand", "synthetic"] <= 0.4
+    assert stats.loc["nan_rate pose", "synthetic"] == 0
+
+
+def test_coordinates_are_image_normalised(synth_dir):
+    path = pd.read_csv(synth_dir / "train.csv").path[0]
+    table = pq.read_table(synth_dir / path, columns=["x_right_hand_0", "y_face_1", "z_face_1"])
+    x = table.column(0).to_numpy(zero_copy_only=False)
+    x = x[np.isfinite(x)]
+    assert np.mean((x > 0) & (x < 1)) > 0.99
+    assert 0 < np.nanmean(table.column(1).to_numpy()) < 1
+    assert np.nanmax(np.abs(table.column(2).to_numpy())) < 0.2  # face z is small and relative
+
+
+def test_side_by_side_picture(synth_dir, silfa_dir, tmp_path):
+    picture = synth_report.plot_side_by_side(synth_dir, silfa_dir, tmp_path / "p.png")
+    assert picture.stat().st_size > 10_000
