@@ -39,6 +39,17 @@ def _preprocess(args: argparse.Namespace) -> None:
     )
 
 
+def _train(args: argparse.Namespace) -> None:
+    from fingerspell import train
+    from fingerspell.config import Config
+
+    config = Config(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
+                    val_fold=-1 if args.fold == "all" else int(args.fold),
+                    max_frames=args.max_frames, seed=args.seed)  # fmt: skip
+    train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
+    print(f"run written to {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fingerspell", description=__doc__)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="stage")
@@ -75,6 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
     pre.add_argument("--chunk", type=int, default=256, help="sequences per TFRecord file")
     pre.set_defaults(run=_preprocess)
+
+    from fingerspell.config import PRESETS, Config
+
+    default = Config()
+    tr = stages.add_parser("train", help="train the Conv1D + Transformer CTC model")
+    tr.add_argument("--records", required=True, help="records folder from preprocess")
+    tr.add_argument("--out", required=True, help="run folder (config, checkpoints, logs)")
+    tr.add_argument("--preset", default=default.preset, choices=list(PRESETS))
+    tr.add_argument("--epochs", type=int, default=default.epochs)
+    tr.add_argument("--batch-size", type=int, default=default.batch_size)
+    tr.add_argument("--max-frames", type=int, default=default.max_frames)
+    tr.add_argument("--fold", default=str(default.val_fold),
+                    help="validation fold, or 'all' to train on every fold")
+    tr.add_argument("--seed", type=int, default=default.seed)
+    tr.add_argument("--resume", action="store_true", help="continue a killed run")
+    tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
+    tr.set_defaults(run=_train)
     return parser
 
 

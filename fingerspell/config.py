@@ -9,7 +9,7 @@ from pathlib import Path
 
 PRESETS: dict[str, dict[str, int | float]] = {
     # dim, transformer blocks (each preceded by 3 conv blocks), heads, conv kernel, expansion
-    "tiny": {"dim": 96, "blocks": 2, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.1},
+    "tiny": {"dim": 64, "blocks": 2, "heads": 4, "kernel": 15, "expand": 2, "dropout": 0.1},
     "small": {"dim": 192, "blocks": 3, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.2},
     "base": {"dim": 320, "blocks": 6, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
 }
@@ -37,7 +37,7 @@ class Config:
     model_landmarks: str = "model"  # what the model reads; "model" = hands + pose + lips
     folds: int = 4
     val_fold: int = 0  # -1 trains on every fold (no validation)
-    max_frames: int = 256  # frame budget: longer sequences are resampled to it
+    max_frames: int = 160  # frame budget: longer sequences are resampled to it
     max_phrase: int = 64  # static label length (room for concatenated phrases)
     # Model
     preset: str = "tiny"

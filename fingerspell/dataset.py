@@ -99,8 +99,9 @@ def make_dataset(
     if training:
         dataset = dataset.filter(lambda f, label, i: tf.shape(f)[0] >= tf.shape(label)[0])
         if augment is not None:
+            seed64 = tf.cast(seed, tf.int64)
             dataset = dataset.enumerate().map(
-                lambda n, item: (*augment(item[0], item[1], tf.stack([seed, n])), item[2]),
+                lambda n, item: (*augment(item[0], item[1], tf.stack([seed64, n])), item[2]),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
             )  # fmt: skip
 

@@ -52,7 +52,8 @@ class LandmarkFeatures(keras.layers.Layer):
     Per sequence: picks the signing hand (the one detected in more frames) and mirrors
     left-handed signers onto the right; the signing hand relative to its wrist and scaled by its
     mean palm size; every point relative to the sequence's NaN-aware mean and spread; frame
-    deltas of the hand. Missing values become 0. Also returns the frame mask."""
+    deltas of the hand. Missing values become 0. Also returns the frame mask (1.0 where any
+    landmark was detected; padding frames are all NaN)."""
 
     def __init__(self, landmarks: list[int], **kwargs):
         super().__init__(**kwargs)
@@ -67,39 +68,42 @@ class LandmarkFeatures(keras.layers.Layer):
         self.n_features = 21 * 3 * 2 + len(self.landmarks) * 2
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.n_features)
+        return (input_shape[0], input_shape[1], self.n_features), (input_shape[0], input_shape[1])
 
     def call(self, columns):
         k = len(self.landmarks)
         valid = ops.abs(columns) < LIMIT  # False for NaN and inf
-        frame_mask = ops.any(valid, axis=-1)  # [B, T]
+        frame_mask = ops.max(ops.cast(valid, "float32"), axis=-1)  # [B, T]
         x = ops.where(valid, columns, 0.0)
         points = ops.transpose(ops.reshape(x, (-1, ops.shape(x)[1], 3, k)), (0, 1, 3, 2))
-        seen = ops.transpose(ops.reshape(valid, (-1, ops.shape(x)[1], 3, k)), (0, 1, 3, 2))
-        seen = ops.all(seen, axis=-1)  # [B, T, K]
+        # Masks stay float32: TFLite slices no bool tensors.
+        seen = ops.cast(ops.reshape(valid, (-1, ops.shape(x)[1], 3, k)), "float32")
+        seen = ops.min(ops.transpose(seen, (0, 1, 3, 2)), axis=-1)  # [B, T, K]: 1 where seen
 
         # Left-handed signers are mirrored: x → 1 − x and left/right landmarks swap places.
-        left_frames = ops.sum(ops.cast(seen[:, :, self.left[0]], "float32"), axis=1)
-        right_frames = ops.sum(ops.cast(seen[:, :, self.right[0]], "float32"), axis=1)
-        use_left = (left_frames > right_frames)[:, None, None]
+        left_frames = ops.sum(seen[:, :, self.left[0]], axis=1)
+        right_frames = ops.sum(seen[:, :, self.right[0]], axis=1)
+        use_left = ops.reshape(ops.cast(left_frames > right_frames, "float32"), (-1, 1, 1))
         mirrored = ops.take(points, self.mirror, axis=2) * np.array([-1, 1, 1], "float32")
         mirrored = mirrored + np.array([1, 0, 0], "float32")
-        points = ops.where(use_left[..., None], mirrored, points)
-        seen = ops.where(use_left, ops.take(seen, self.mirror, axis=2), seen)
+        flip = ops.expand_dims(use_left, -1)
+        points = flip * mirrored + (1 - flip) * points
+        seen = use_left * ops.take(seen, self.mirror, axis=2) + (1 - use_left) * seen
 
         hand = ops.take(points, self.right, axis=2)  # [B, T, 21, 3], the signing hand
         hand_seen = ops.take(seen, self.right, axis=2)
         local = self._hand_local(hand, hand_seen)
         deltas = local - ops.concatenate([local[:, :1], local[:, :-1]], axis=1)
-        both = ops.cast(hand_seen[:, 1:, :1] & hand_seen[:, :-1, :1], "float32")
-        deltas = deltas * ops.concatenate([ops.zeros_like(both[:, :1]), both], axis=1)[..., None]
+        both = hand_seen[:, 1:, :1] * hand_seen[:, :-1, :1]
+        moved = ops.concatenate([ops.zeros_like(both[:, :1]), both], axis=1)
+        deltas = deltas * ops.expand_dims(moved, -1)
         overall = self._sequence_normalised(points, seen)
         batch, time = ops.shape(x)[0], ops.shape(x)[1]
         features = ops.concatenate(
             [
                 ops.reshape(local, (batch, time, 63)),
                 ops.reshape(deltas, (batch, time, 63)),
-                ops.reshape(overall[..., :2], (batch, time, 2 * k)),
+                ops.reshape(overall[:, :, :, :2], (batch, time, 2 * k)),
             ],
             axis=-1,
         )
@@ -108,22 +112,22 @@ class LandmarkFeatures(keras.layers.Layer):
     @staticmethod
     def _hand_local(hand, hand_seen):
         """Hand relative to its wrist, in units of the sequence's mean palm length."""
-        seen = ops.cast(hand_seen, "float32")[..., None]
+        seen = ops.expand_dims(hand_seen, -1)
         local = (hand - hand[:, :, :1]) * seen
         palm = ops.sqrt(ops.sum(ops.square(local[:, :, 9, :2]), axis=-1) + 1e-12)  # [B, T]
         frames = ops.sum(seen[:, :, 0, 0], axis=1)
         mean_palm = ops.sum(palm * seen[:, :, 0, 0], axis=1) / ops.maximum(frames, 1.0)
-        return local / ops.maximum(mean_palm, 1e-3)[:, None, None, None]
+        return local / ops.reshape(ops.maximum(mean_palm, 1e-3), (-1, 1, 1, 1))
 
     @staticmethod
     def _sequence_normalised(points, seen):
         """Every point minus the sequence's mean, over the spread of x and y (one scale)."""
-        weight = ops.cast(seen, "float32")[..., None]  # [B, T, K, 1]
+        weight = ops.expand_dims(seen, -1)  # [B, T, K, 1]
         count = ops.maximum(ops.sum(weight, axis=(1, 2)), 1.0)  # [B, 1]
         mean = ops.sum(points * weight, axis=(1, 2)) / count  # [B, 3]
-        centred = (points - mean[:, None, None]) * weight
-        spread = ops.sum(ops.square(centred[..., :2]), axis=(1, 2, 3)) / (2 * count[:, 0])
-        scale = ops.sqrt(spread + 1e-12)[:, None, None, None]
+        centred = (points - ops.reshape(mean, (-1, 1, 1, 3))) * weight
+        spread = ops.sum(ops.square(centred[:, :, :, :2]), axis=(1, 2, 3)) / (2 * count[:, 0])
+        scale = ops.reshape(ops.sqrt(spread + 1e-12), (-1, 1, 1, 1))
         return centred / ops.maximum(scale, 1e-3)
 
     def get_config(self):

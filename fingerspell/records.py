@@ -106,7 +106,7 @@ def process_file(job: FileJob) -> dict:
     """Read one parquet file, write its chunks, then its manifest; returns the manifest."""
     folds = dict(zip(job.rows.sequence_id, job.rows.fold))
     by_fold: dict[int, list[bytes]] = {}
-    rejects, n_frames, n_chars = [], [], []
+    rejects, n_frames, n_chars, usable = [], [], [], {}
     try:
         items = list(reader.iter_file(job.data, job.rows, job.columns,
                                       job.csv_name.startswith("supplemental")))  # fmt: skip
@@ -122,6 +122,7 @@ def process_file(job: FileJob) -> dict:
         by_fold.setdefault(fold, []).append(serialize(item, fold))
         n_frames.append(len(item.frames))
         n_chars.append(len(item.phrase))
+        usable[fold] = usable.get(fold, 0) + int(len(item.frames) >= len(item.phrase))
     chunk_number, written = job.first_chunk, []
     for fold in sorted(by_fold):
         examples = by_fold[fold]
@@ -132,6 +133,7 @@ def process_file(job: FileJob) -> dict:
             written.append({"name": name, "fold": fold, "n": len(part)})
             chunk_number += 1
     manifest = {"chunks": written, "rejects": rejects, "n_frames": n_frames, "n_chars": n_chars,
+                "usable": usable,
                 "bytes": sum(len(e) for part in by_fold.values() for e in part)}  # fmt: skip
     _write_text(job.manifest, json.dumps(manifest))
     return manifest
@@ -179,7 +181,7 @@ def preprocess(
     data, out = Path(data), str(out).rstrip("/")
     tables, everything, columns, jobs = plan(data, out, folds, landmarks, supplemental, chunk)
     tf.io.gfile.makedirs(f"{out}/{MANIFESTS}")
-    todo = [job for job in jobs if not tf.io.gfile.exists(job.manifest)]
+    todo = [job for job in jobs if not _finished(job)]
     started, total = time.perf_counter(), int(sum(len(j.rows) for j in todo))
     with tqdm(total=total, desc="preprocess", unit="seq", smoothing=0) as bar:
         for manifest in _run(todo, workers):
@@ -196,6 +198,16 @@ def preprocess(
     _write_text(f"{out}/rejects.csv", rejects.to_csv(index=False))
     _write_text(f"{out}/metadata.json", json.dumps(meta, indent=2))
     return meta
+
+
+def _finished(job: FileJob) -> bool:
+    """A file is done when its manifest exists and every chunk it lists is in place."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(job.manifest):
+        return False
+    chunks = json.loads(tf.io.gfile.GFile(job.manifest).read())["chunks"]
+    return all(tf.io.gfile.exists(f"{job.out}/{c['name']}") for c in chunks)
 
 
 def _run(jobs: list[FileJob], workers: int):
@@ -224,6 +236,9 @@ def _metadata(data, tables, everything, columns, manifests, folds, landmarks, su
         "columns": columns,
         "landmarks": schema.landmarks_of_columns(columns),
         "per_fold": per_fold,
+        # Sequences with fewer frames than characters cannot be aligned by CTC; training skips them.
+        "usable_per_fold": {k: sum(m["usable"].get(str(k), 0) for m in manifests)
+                            for k in range(folds)},  # fmt: skip
         "written": written,
         "rejected": rejected,
         "input_rows": len(everything),

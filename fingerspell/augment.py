@@ -1,0 +1,111 @@
+"""Training-only augmentations, applied per sequence inside the tf.data pipeline.
+
+Each draws from stateless random ops seeded by (run seed + epoch, example index), so a resumed
+run sees exactly the augmentations of an unbroken one. Frames are [T, 3K] columns (x block,
+y block, z block) of the model's landmarks; NaN means "not detected" and stays NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from fingerspell.config import Augmentation
+from fingerspell.features import _mirror_permutation, model_landmarks
+from fingerspell.synthetic import ASPECT
+
+
+class Augmenter:
+    def __init__(self, probabilities: Augmentation, max_frames: int, landmarks="model"):
+        self.p = probabilities
+        self.max_frames = max_frames
+        self.landmarks = model_landmarks(landmarks) if isinstance(landmarks, str) else landmarks
+        self.mirror = _mirror_permutation(self.landmarks)
+
+    def __call__(self, frames, label, seed):
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 10)
+        k = len(self.landmarks)
+        points = tf.transpose(tf.reshape(frames, [-1, 3, k]), [0, 2, 1])  # [T, K, 3]
+        points = self._maybe(self.p.flip, seeds[0], self.flip, points)
+        points = self._maybe(self.p.rotate, seeds[1], lambda p: self.rotate(p, seeds[2]), points)
+        points = self._maybe(self.p.shear, seeds[3], lambda p: self.shear(p, seeds[2]), points)
+        points = self._maybe(self.p.scale, seeds[4], lambda p: self.scale(p, seeds[2]), points)
+        points = self._maybe(self.p.shift, seeds[5], lambda p: self.shift(p, seeds[2]), points)
+        points = self._maybe(self.p.finger_drop, seeds[6], lambda p: self.drop(p, seeds[2]), points)
+        frames = tf.reshape(tf.transpose(points, [0, 2, 1]), [-1, 3 * k])
+        frames = self._maybe(self.p.time_stretch, seeds[7],
+                             lambda f: self.stretch(f, label, seeds[2]), frames)  # fmt: skip
+        frames = self._maybe(self.p.frame_mask, seeds[8],
+                             lambda f: self.mask(f, label, seeds[2]), frames)  # fmt: skip
+        return frames, label
+
+    @staticmethod
+    def _maybe(probability: float, seed, transform, value):
+        if probability <= 0:
+            return value
+        go = tf.random.stateless_uniform([], seed) < probability
+        return tf.cond(go, lambda: transform(value), lambda: value)
+
+    def flip(self, points):
+        """Mirror the scene: x → 1 − x, and every left landmark swaps with its right partner."""
+        points = tf.gather(points, self.mirror, axis=1)
+        return points * np.array([-1, 1, 1], "float32") + np.array([1, 0, 0], "float32")
+
+    @staticmethod
+    def _isotropic(points):
+        return points * np.array([ASPECT, 1, ASPECT], "float32")
+
+    @staticmethod
+    def _image(points):
+        return points / np.array([ASPECT, 1, ASPECT], "float32")
+
+    def rotate(self, points, seed):
+        """3D rotation about the frame centre, in isotropic units (x undone from width/height)."""
+        angles = tf.random.stateless_uniform([3], seed, -1, 1) * np.radians([10, 10, 15])
+        a, b, c = angles[0], angles[1], angles[2]
+        one, zero = tf.ones([]), tf.zeros([])
+        ca, sa, cb, sb, cc, sc = tf.cos(a), tf.sin(a), tf.cos(b), tf.sin(b), tf.cos(c), tf.sin(c)
+        rx = tf.stack([[one, zero, zero], [zero, ca, -sa], [zero, sa, ca]])
+        ry = tf.stack([[cb, zero, sb], [zero, one, zero], [-sb, zero, cb]])
+        rz = tf.stack([[cc, -sc, zero], [sc, cc, zero], [zero, zero, one]])
+        centre = np.array([0.5 * ASPECT, 0.5, 0], "float32")
+        iso = self._isotropic(points) - centre
+        return self._image(tf.einsum("tkj,ij->tki", iso, rz @ ry @ rx) + centre)
+
+    def shear(self, points, seed):
+        s = tf.random.stateless_uniform([2], seed, -0.15, 0.15)
+        x = points[..., 0] + s[0] * (points[..., 1] - 0.5)
+        y = points[..., 1] + s[1] * (points[..., 0] - 0.5)
+        return tf.stack([x, y, points[..., 2]], -1)
+
+    def scale(self, points, seed):
+        s = tf.exp(tf.random.stateless_uniform([3], seed, -0.2, 0.2))
+        return (points - 0.5) * s + 0.5
+
+    def shift(self, points, seed):
+        return points + tf.random.stateless_uniform([3], seed, -0.1, 0.1) * [1, 1, 0]
+
+    def drop(self, points, seed):
+        """Lose a few landmarks (fingers, lip points) for the whole sequence."""
+        keep = tf.random.stateless_uniform([tf.shape(points)[1], 1], seed) > 0.08
+        return tf.where(keep, points, float("nan"))
+
+    def stretch(self, frames, label, seed):
+        """Play faster or slower (nearest-frame resampling), never below one frame a character."""
+        n = tf.shape(frames)[0]
+        factor = tf.exp(tf.random.stateless_uniform([], seed, -0.3, 0.3))
+        target = tf.cast(tf.round(tf.cast(n, tf.float32) * factor), tf.int32)
+        target = tf.clip_by_value(target, tf.maximum(tf.shape(label)[0], 1), 2 * self.max_frames)
+        index = tf.cast(tf.floor(tf.range(target, dtype=tf.float32) * tf.cast(n, tf.float32)
+                                 / tf.cast(target, tf.float32)), tf.int32)  # fmt: skip
+        return tf.gather(frames, tf.minimum(index, n - 1))
+
+    def mask(self, frames, label, seed):
+        """Blank out one block of up to 10 % of the frames."""
+        n = tf.shape(frames)[0]
+        share = 0.1 * tf.random.stateless_uniform([], seed)
+        width = tf.cast(tf.cast(n, tf.float32) * share, tf.int32)
+        start = tf.random.stateless_uniform([], seed[::-1], 0, tf.maximum(n - width, 1), tf.int32)
+        t = tf.range(n)
+        hidden = (t >= start) & (t < start + width)
+        return tf.where(hidden[:, None], float("nan"), frames)

@@ -1,0 +1,175 @@
+"""Stage 4: run a submission exactly as the competition's evaluator does, and report.
+
+The evaluator reads `inference_args.json`, loads each parquet file with
+`pd.read_parquet(path, columns=selected_columns)`, feeds each sequence's rows as float32 to the
+`serving_default` signature runner, takes the argmax of every output row and maps it through the
+reversed character map — no CTC collapsing of its own. Here it runs on LiteRT with one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fingerspell import metric, reader, schema
+
+COMPETITION_TEST_SEQUENCES = 62_000  # ≈ size of the hidden test set
+
+
+def load_runner(submission: str | Path):
+    """(signature runner, selected columns) from a folder or a submission.zip."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    submission = Path(submission)
+    if submission.suffix == ".zip":
+        with zipfile.ZipFile(submission) as archive:
+            model = archive.read("model.tflite")
+            args = json.loads(archive.read("inference_args.json"))
+    else:
+        model = (submission / "model.tflite").read_bytes()
+        args = json.loads((submission / "inference_args.json").read_text())
+    interpreter = Interpreter(model_content=model, num_threads=1)
+    return interpreter.get_signature_runner("serving_default"), args["selected_columns"], model
+
+
+def predict(runner, frames: np.ndarray) -> str:
+    """The evaluator's decoding: argmax per output row, through the reversed character map."""
+    output = runner(inputs=frames.astype(np.float32))["outputs"]
+    lookup = schema.index_to_char()
+    return "".join(lookup[int(i)] for i in np.argmax(output, axis=1))
+
+
+def _sequences(data: Path, columns: list[str], ids: set[int] | None, limit: int | None):
+    table = reader.read_metadata(data)
+    if ids is not None:
+        table = table[table.sequence_id.isin(ids)]
+    table = table.head(limit) if limit else table
+    for path, rows in table.groupby("path", sort=False):
+        frame = pd.read_parquet(data / path, columns=columns)  # exactly as the evaluator
+        for row in rows.itertuples(index=False):
+            yield row, frame.loc[[row.sequence_id]].to_numpy(np.float32)
+
+
+def check(
+    submission: str | Path, data: str | Path, out: str | Path, records_dir: str | None = None,
+    fold: int | None = None, limit: int | None = None, keras_run: str | Path | None = None,
+) -> dict:  # fmt: skip
+    """Score, latency, size and (given the run) parity with the Keras model; writes report.json,
+    report.md and plots into `out`."""
+    runner, columns, model_bytes = load_runner(submission)
+    ids = None
+    if fold is not None:
+        folds = pd.read_csv(f"{records_dir}/folds.csv")
+        ids = set(folds.sequence_id[folds.fold == fold])
+    rows, latencies = [], []
+    total = limit or (len(ids) if ids is not None else len(reader.read_metadata(data)))
+    for row, frames in tqdm(_sequences(Path(data), columns, ids, limit), total=total,
+                            desc="check", unit="seq"):  # fmt: skip
+        started = time.perf_counter()
+        prediction = predict(runner, frames)
+        latencies.append(time.perf_counter() - started)
+        rows.append({"sequence_id": row.sequence_id, "phrase": row.phrase,
+                     "prediction": prediction, "n_frames": len(frames)})  # fmt: skip
+    results = pd.DataFrame(rows)
+    results["distance"] = [metric.edit_distance(t, p)
+                           for t, p in zip(results.phrase, results.prediction)]  # fmt: skip
+    ms = np.array(latencies) * 1000
+    report = {
+        "score": metric.score(results.phrase, results.prediction),
+        "sequences": len(results),
+        "latency_ms": {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+                       "max": float(ms.max()), "mean": float(ms.mean())},  # fmt: skip
+        "size_mb": len(model_bytes) / 2**20,
+        "projected_test_minutes": float(ms.mean()) * COMPETITION_TEST_SEQUENCES / 60_000,
+    }
+    if keras_run is not None:
+        report["keras_parity"] = keras_parity(keras_run, data, columns, results)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out / "predictions.csv", index=False)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(report_markdown(report, results))
+    plot_report(results, ms, out / "report.png")
+    return report
+
+
+def keras_parity(run, data, columns, results: pd.DataFrame) -> float:
+    """Share of sequences where the Keras model's decoded string equals the TFLite one."""
+    import tensorflow as tf
+
+    from fingerspell.dataset import fit_to_budget
+    from fingerspell.export import FALLBACK
+    from fingerspell.train import load_trained
+
+    model, config = load_trained(run)
+    wanted = dict(zip(results.sequence_id, results.prediction))
+    same = 0
+    for row, frames in _sequences(Path(data), columns, set(wanted), None):
+        padded, _ = fit_to_budget(tf.constant(frames), tf.constant([0]), config.max_frames, 1)
+        logits = model(padded[None], training=False).numpy()[0]
+        text = metric.decode_batch(logits[None])[0] or FALLBACK
+        same += text == wanted[row.sequence_id]
+    return same / max(len(wanted), 1)
+
+
+def report_markdown(report: dict, results: pd.DataFrame) -> str:
+    worst = results.assign(rel=results.distance / results.phrase.str.len().clip(lower=1))
+    worst = worst.sort_values("rel", ascending=False).head(10)
+    lines = [
+        "# Inference check", "",
+        f"- score (N − D) / N: **{report['score']:.4f}** over {report['sequences']} sequences",
+        "- latency per sequence, one thread: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max:.1f} ms"
+        .format(**report["latency_ms"]),
+        f"- model size: {report['size_mb']:.2f} MB (limit 40 MB)",
+        f"- projected time for {COMPETITION_TEST_SEQUENCES:,} test sequences: "
+        f"{report['projected_test_minutes']:.1f} min",
+    ]  # fmt: skip
+    if "keras_parity" in report:
+        lines.append(f"- Keras vs TFLite decoded strings equal: {report['keras_parity']:.1%}")
+    lines += ["", "## Worst examples", "", "| truth | prediction | distance |", "| --- | --- | --- |"]  # noqa: E501
+    lines += [f"| `{r.phrase}` | `{r.prediction}` | {r.distance} |" for r in worst.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def errors_per_character(results: pd.DataFrame) -> pd.Series:
+    """How often each character of the truth is missing from the aligned prediction."""
+    from rapidfuzz.distance import Levenshtein
+
+    missed: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for truth, prediction in zip(results.phrase, results.prediction):
+        for c in truth:
+            seen[c] = seen.get(c, 0) + 1
+        for op in Levenshtein.editops(truth, prediction):
+            if op.tag in ("replace", "delete"):
+                c = truth[op.src_pos]
+                missed[c] = missed.get(c, 0) + 1
+    return pd.Series({c: missed.get(c, 0) / n for c, n in sorted(seen.items())}, name="error rate")
+
+
+def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    by_length = results.assign(n=results.phrase.str.len()).groupby("n")
+    per_length = 1 - by_length.distance.sum() / by_length.n.sum()
+    axes[0].bar(per_length.index, per_length.values)
+    axes[0].set(title="score by phrase length", xlabel="characters", ylabel="(N − D) / N")
+    errors = errors_per_character(results)
+    axes[1].bar(range(len(errors)), errors.values)
+    axes[1].set_xticks(range(len(errors)), [repr(c)[1:-1] for c in errors.index], fontsize=6)
+    axes[1].set(title="error rate per character")
+    axes[2].hist(latencies_ms, bins=30)
+    axes[2].set(title="latency per sequence (1 thread)", xlabel="ms")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

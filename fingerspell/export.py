@@ -1,0 +1,113 @@
+"""Stage 3: a trained run → `model.tflite` + `inference_args.json` + `submission.zip`.
+
+Keras model → `keras.export.ExportArchive` (which tracks the model's variables) → SavedModel →
+`TFLiteConverter.from_saved_model`, TFLite builtin ops only. The graph takes the evaluator's
+`inputs` [n_frames, len(selected_columns)], resamples sequences longer than the frame budget,
+runs the same feature layer as training, greedy-decodes the CTC output (collapse repeats, drop
+blanks, keep the final run) and returns `outputs` [L, 59] one-hot rows.
+
+Empty decodes: an empty string costs the whole phrase, while one character costs at most the
+same and saves one edit whenever that character occurs in the phrase; so an empty decode emits
+`FALLBACK`, the character that occurs in the most competition phrases.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fingerspell import schema
+from fingerspell.features import model_landmarks, resample_indices
+from fingerspell.model import N_CLASSES
+from fingerspell.train import load_trained
+
+MAX_BYTES = 40 * 1024 * 1024
+FALLBACK = " "
+PRECISIONS = ("fp16", "fp32", "int8-dynamic")
+
+
+class TooLargeError(ValueError):
+    pass
+
+
+def serving_function(model: keras.Model, n_columns: int, max_frames: int):
+    """The evaluator's view of the model: `inputs` [n_frames, n_columns] → `outputs` [L, 59]."""
+    fallback = schema.char_to_index()[FALLBACK]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, n_columns], tf.float32, name="inputs")])
+    def serve(inputs):
+        # One trailing empty frame: zero-frame inputs still run, and it decodes to blank.
+        frames = tf.pad(inputs, [[0, 1], [0, 0]], constant_values=np.nan)
+        frames = tf.gather(frames, resample_indices(tf.shape(frames)[0], max_frames))[None]
+        best = tf.argmax(model(frames, training=False)[0], axis=-1, output_type=tf.int32)
+        previous = tf.concat([[-1], best[:-1]], axis=0)
+        chars = tf.boolean_mask(best, (best != previous) & (best != N_CLASSES - 1))
+        empty = tf.cast(tf.equal(tf.size(chars), 0), tf.int32)
+        chars = tf.concat([chars, tf.fill([empty], fallback)], axis=0)
+        return {"outputs": tf.one_hot(chars, schema.N_CHARS, dtype=tf.float32)}
+
+    return serve
+
+
+def convert(model: keras.Model, n_columns: int, max_frames: int, precision: str = "fp16") -> bytes:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serving_function(model, n_columns, max_frames))
+    with tempfile.TemporaryDirectory() as folder:
+        archive.write_out(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, ["serving_default"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if precision != "fp32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def write_submission(flatbuffer: bytes, columns: list[str], out: str | Path) -> Path:
+    """model.tflite, inference_args.json and submission.zip holding just those two."""
+    if len(flatbuffer) > MAX_BYTES:
+        size = len(flatbuffer) / 2**20
+        raise TooLargeError(f"model is {size:.1f} MB; the competition allows 40 MB: "
+                            "choose a smaller preset or --precision int8-dynamic")  # fmt: skip
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.tflite").write_bytes(flatbuffer)
+    (out / "inference_args.json").write_text(json.dumps({"selected_columns": columns}))
+    with zipfile.ZipFile(out / "submission.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(out / "model.tflite", "model.tflite")
+        archive.write(out / "inference_args.json", "inference_args.json")
+    return out / "submission.zip"
+
+
+def export(run: str | Path, out: str | Path, precision: str = "fp16") -> Path:
+    model, config = load_trained(run)
+    columns = schema.columns_for(model_landmarks(config.model_landmarks))
+    flatbuffer = convert(model, len(columns), config.max_frames, precision)
+    return write_submission(flatbuffer, columns, out)
+
+
+def op_summary(tflite_path: str | Path) -> dict[str, int]:
+    """Count of each operator in a TFLite file (all must be builtins for the competition)."""
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith("_")}
+    model = flatbuffer_utils.read_model(str(tflite_path))
+    counts: dict[str, int] = {}
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+            if name == "CUSTOM":
+                name = f"CUSTOM:{(code.customCode or b'?').decode()}"
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))

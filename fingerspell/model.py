@@ -1,0 +1,132 @@
+"""The Conv1D + Transformer CTC model (the family of the competition's best solutions).
+
+landmark columns → `LandmarkFeatures` → dense stem → [Conv1D block ×3 + Transformer block] ×N →
+CTC head over 59 characters + blank. Conv block: expand → causal depthwise conv → batch norm →
+efficient channel attention → project → dropout, residual. Transformer block: pre-norm
+multi-head self-attention with the padding mask, feed-forward, residual. Time stays dynamic, so
+the same graph serves static-shape training batches and single variable-length TFLite calls.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from fingerspell import schema
+from fingerspell.config import Config
+from fingerspell.features import LandmarkFeatures, model_landmarks
+
+N_CLASSES = schema.N_CHARS + 1  # characters + CTC blank (the last class)
+
+
+@keras.saving.register_keras_serializable("fingerspell")
+class ECA(layers.Layer):
+    """Efficient channel attention: channel weights from a 1D conv over the pooled channels."""
+
+    def __init__(self, kernel: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel = kernel
+        self.conv = layers.Conv1D(1, kernel, padding="same", use_bias=False)
+
+    def call(self, x, mask):
+        weight = ops.cast(mask, x.dtype)[..., None]
+        pooled = ops.sum(x * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
+        gate = ops.sigmoid(self.conv(pooled[..., None]))[..., 0]  # [B, C]
+        return x * gate[:, None, :]
+
+    def get_config(self):
+        return {**super().get_config(), "kernel": self.kernel}
+
+
+@keras.saving.register_keras_serializable("fingerspell")
+class ConvBlock(layers.Layer):
+    def __init__(self, dim: int, kernel: int, expand: int, dropout: float, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = {"dim": dim, "kernel": kernel, "expand": expand, "dropout": dropout}
+        self.expand = layers.Dense(dim * expand, activation="swish")
+        self.pad = layers.ZeroPadding1D((kernel - 1, 0))  # causal: no frame sees the future
+        self.depthwise = layers.DepthwiseConv1D(kernel, use_bias=False)
+        self.norm = layers.BatchNormalization(momentum=0.95, synchronized=True)
+        self.eca = ECA()
+        self.project = layers.Dense(dim)
+        self.dropout = layers.Dropout(dropout, noise_shape=(None, 1, 1))
+
+    def call(self, x, mask, training=None):
+        weight = ops.cast(mask, x.dtype)[..., None]
+        y = self.expand(x) * weight
+        y = self.depthwise(self.pad(y))
+        y = self.eca(self.norm(y, training=training), mask)
+        return x + self.dropout(self.project(y), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings}
+
+
+@keras.saving.register_keras_serializable("fingerspell")
+class TransformerBlock(layers.Layer):
+    def __init__(self, dim: int, heads: int, expand: int, dropout: float, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = {"dim": dim, "heads": heads, "expand": expand, "dropout": dropout}
+        self.norm1 = layers.LayerNormalization()
+        self.attention = layers.MultiHeadAttention(heads, dim // heads, dropout=dropout)
+        self.norm2 = layers.LayerNormalization()
+        self.feed = layers.Dense(dim * expand, activation="swish")
+        self.back = layers.Dense(dim)
+        self.dropout = layers.Dropout(dropout, noise_shape=(None, 1, 1))
+
+    def call(self, x, mask, training=None):
+        present = mask > 0.5
+        attend = present[:, None, :] & present[:, :, None]
+        y = self.norm1(x)
+        x = x + self.dropout(self.attention(y, y, attention_mask=attend, training=training),
+                             training=training)  # fmt: skip
+        y = self.back(self.feed(self.norm2(x)))
+        return x + self.dropout(y, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings}
+
+
+@keras.saving.register_keras_serializable("fingerspell")
+class BlankOnPadding(layers.Layer):
+    """Padding frames predict blank with certainty, so CTC can run over the full frame budget."""
+
+    def call(self, logits, mask):
+        blank = ops.one_hot(ops.full(ops.shape(logits)[:2], N_CLASSES - 1), N_CLASSES) * 30.0
+        return ops.where(mask[..., None] > 0.5, logits, ops.cast(blank, logits.dtype))
+
+
+def build_model(config: Config) -> keras.Model:
+    settings = config.model
+    landmarks = model_landmarks(config.model_landmarks)
+    dim, drop = int(settings["dim"]), float(settings["dropout"])
+    inputs = keras.Input((None, 3 * len(landmarks)), name="inputs")
+    features, mask = LandmarkFeatures(landmarks, name="features")(inputs)
+    x = layers.Dense(dim, use_bias=False, name="stem")(features)
+    x = layers.BatchNormalization(momentum=0.95, synchronized=True, name="stem_norm")(x)
+    for b in range(int(settings["blocks"])):
+        for c in range(3):
+            block = ConvBlock(dim, int(settings["kernel"]), int(settings["expand"]), drop,
+                              name=f"conv{b}_{c}")  # fmt: skip
+            x = block(x, mask)
+        x = TransformerBlock(dim, int(settings["heads"]), int(settings["expand"]), drop,
+                             name=f"transformer{b}")(x, mask)  # fmt: skip
+    x = layers.LayerNormalization(name="head_norm")(x)
+    x = layers.Dropout(drop * 2, name="head_dropout")(x)
+    logits = layers.Dense(N_CLASSES, name="logits", dtype="float32")(x)
+    logits = BlankOnPadding(name="blank_on_padding", dtype="float32")(logits, mask)
+    return keras.Model(inputs, logits, name=f"fingerspell_{config.preset}")
+
+
+def ctc_loss(labels, logits):
+    """Per-sequence CTC loss; labels padded with -1; infeasible alignments contribute 0."""
+    labels = tf.cast(labels, tf.int32)
+    label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
+    logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+    loss = tf.nn.ctc_loss(
+        labels=tf.maximum(labels, 0), logits=tf.cast(logits, tf.float32),
+        label_length=label_length, logit_length=logit_length,
+        logits_time_major=False, blank_index=N_CLASSES - 1,
+    )  # fmt: skip
+    return tf.where(tf.math.is_finite(loss), loss, tf.zeros_like(loss))
