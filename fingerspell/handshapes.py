@@ -33,8 +33,7 @@ HAND_BONES = [
 
 def _group_xyz(frames: np.ndarray, group: str) -> np.ndarray:
     """[n, 3 * 543] native columns → [n, size, 3] for one landmark group, in height units."""
-    idx = schema.group_indices(group)
-    xyz = np.stack([frames[:, [a * schema.N_LANDMARKS + i for i in idx]] for a in range(3)], -1)
+    xyz = schema.points(frames, schema.group_indices(group))
     return xyz * np.array([SILFA_ASPECT, 1.0, SILFA_ASPECT], dtype=np.float32)
 
 

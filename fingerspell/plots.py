@@ -14,19 +14,15 @@ COLOURS = {
 }
 
 
-def _points(frame: np.ndarray, indices: list[int]) -> np.ndarray:
-    return np.stack([frame[[a * schema.N_LANDMARKS + i for i in indices]] for a in range(3)], -1)
-
-
 def draw_frame(ax, frame: np.ndarray, aspect: float) -> None:
     """One frame of all 1,629 coordinates: hands with bones, pose, lips, in image orientation."""
     for group in ("pose", "left_hand", "right_hand"):
-        pts = _points(frame, schema.group_indices(group))
+        pts = schema.points(frame, schema.group_indices(group))
         ax.scatter(pts[:, 0] * aspect, pts[:, 1], s=4, c=COLOURS[group])
         if group.endswith("hand"):
             for a, b in handshapes.HAND_BONES:
                 ax.plot(pts[[a, b], 0] * aspect, pts[[a, b], 1], c=COLOURS[group], lw=0.8)
-    lips = _points(frame, sorted(schema.LIPS_FACE))
+    lips = schema.points(frame, sorted(schema.LIPS_FACE))
     ax.scatter(lips[:, 0] * aspect, lips[:, 1], s=1, c=COLOURS["face"])
     ax.set_xlim(0, aspect)
     ax.set_ylim(1, 0)

@@ -92,6 +92,13 @@ def resolve_landmarks(selection: str | list[int]) -> list[int]:
     return indices
 
 
+def points(frames, landmarks: list[int]):
+    """[..., 1629] coordinates in native order → [..., len(landmarks), 3] (x, y, z)."""
+    import numpy as np
+
+    return np.stack([frames[..., [a * N_LANDMARKS + i for i in landmarks]] for a in range(3)], -1)
+
+
 def columns_for(landmarks: list[int]) -> list[str]:
     """Column names of these landmarks in native order: x of each, then y, then z."""
     return [f"{axis}_{landmark_name(i)}" for axis in AXES for i in landmarks]

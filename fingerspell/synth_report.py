@@ -13,14 +13,9 @@ from fingerspell import handshapes, reader, schema, synthetic
 HAND_GROUPS = ("left_hand", "right_hand")
 
 
-def _xyz(frames: np.ndarray, group: str) -> np.ndarray:
-    idx = schema.group_indices(group)
-    return np.stack([frames[:, [a * schema.N_LANDMARKS + i for i in idx]] for a in range(3)], -1)
-
-
 def signing_hand(frames: np.ndarray) -> np.ndarray:
     """[T, 21, 3] of the raised hand (SILFA's resting hand is tracked as often as the other)."""
-    hands = [_xyz(frames, g) for g in HAND_GROUPS]
+    hands = [schema.points(frames, schema.group_indices(g)) for g in HAND_GROUPS]
     height = [np.nanmedian(h[:, 0, 1]) if np.isfinite(h[:, 0, 1]).any() else np.inf for h in hands]
     return hands[int(np.argmin(height))]
 
@@ -30,7 +25,7 @@ def sequence_stats(sequences: list[np.ndarray], aspect: float) -> dict[str, floa
     stats: dict[str, float] = {}
     allframes = np.concatenate(sequences)
     for group in schema.GROUPS:
-        xyz = _xyz(allframes, group)
+        xyz = schema.points(allframes, schema.group_indices(group))
         stats[f"nan_rate {group}"] = float(np.isnan(xyz[..., 0]).mean())
         for axis, name in enumerate("xyz"):
             lo, hi = np.nanpercentile(xyz[..., axis], [1, 99])

@@ -83,7 +83,7 @@ def test_signers_keep_their_traits_and_left_handers_use_the_left_hand_columns():
     for signer, expected in ((left[0], "left_hand"), (right[0], "right_hand")):
         frames = synthetic.render("hello world", signer, np.random.default_rng(0))
         present = {
-            g: np.isfinite(synth_report._xyz(frames, g)[:, 0, 0]).mean()
+            g: np.isfinite(schema.points(frames, schema.group_indices(g))[:, 0, 0]).mean()
             for g in ("left_hand", "right_hand")
         }
         assert max(present, key=present.get) == expected
