@@ -12,13 +12,15 @@ import tensorflow as tf
 
 from fingerspell.config import Augmentation
 from fingerspell.features import _mirror_permutation, model_landmarks
-from fingerspell.synthetic import ASPECT
+from fingerspell.schema import ASPECT
 
 
 class Augmenter:
-    def __init__(self, probabilities: Augmentation, max_frames: int, landmarks="model"):
+    def __init__(self, probabilities: Augmentation, max_frames: int, landmarks="model",
+                 max_phrase: int = 64):  # fmt: skip
         self.p = probabilities
         self.max_frames = max_frames
+        self.max_phrase = max_phrase
         self.landmarks = model_landmarks(landmarks) if isinstance(landmarks, str) else landmarks
         self.mirror = _mirror_permutation(self.landmarks)
 
@@ -38,6 +40,19 @@ class Augmenter:
         frames = self._maybe(self.p.frame_mask, seeds[8],
                              lambda f: self.mask(f, label, seeds[2]), frames)  # fmt: skip
         return frames, label
+
+    def concat(self, first, second, seed):
+        """Join two sequences and their phrases (a CutMix that needs no alignment), when the
+        joined phrase fits the label budget; otherwise keep the first. Items are
+        (frames, label, sequence_id); the first's id is kept."""
+        (frames, label, sequence_id), (frames2, label2, _) = first, second
+        fits = tf.shape(label)[0] + tf.shape(label2)[0] <= self.max_phrase
+        go = (tf.random.stateless_uniform([], seed) < self.p.concat) & fits
+        return tf.cond(
+            go,
+            lambda: (tf.concat([frames, frames2], 0), tf.concat([label, label2], 0), sequence_id),
+            lambda: (frames, label, sequence_id),
+        )
 
     @staticmethod
     def _maybe(probability: float, seed, transform, value):

@@ -65,7 +65,11 @@ def check(
     runner, columns, model_bytes = load_runner(submission)
     ids = None
     if fold is not None:
-        folds = pd.read_csv(f"{records_dir}/folds.csv")
+        if records_dir is None:
+            raise ValueError("checking one fold needs the records folder (its folds.csv)")
+        import tensorflow as tf
+
+        folds = pd.read_csv(tf.io.gfile.GFile(f"{str(records_dir).rstrip('/')}/folds.csv"))
         ids = set(folds.sequence_id[folds.fold == fold])
     rows, latencies = [], []
     total = limit or (len(ids) if ids is not None else len(reader.read_metadata(data)))
@@ -92,10 +96,12 @@ def check(
         report["keras_parity"] = keras_parity(keras_run, data, columns, results)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results.to_csv(out / "predictions.csv", index=False)
+    results.assign(latency_ms=ms).to_csv(out / "predictions.csv", index=False)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(report_markdown(report, results))
-    plot_report(results, ms, out / "report.png")
+    import matplotlib.pyplot as plt
+
+    plt.close(plot_report(results, ms, out / "report.png"))
     return report
 
 
@@ -153,10 +159,8 @@ def errors_per_character(results: pd.DataFrame) -> pd.Series:
     return pd.Series({c: missed.get(c, 0) / n for c, n in sorted(seen.items())}, name="error rate")
 
 
-def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray, path: Path | None = None):
+    """Score by phrase length, error rate per character, latency histogram; saved to `path`."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
@@ -171,5 +175,6 @@ def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray, path: Path) -> 
     axes[2].hist(latencies_ms, bins=30)
     axes[2].set(title="latency per sequence (1 thread)", xlabel="ms")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=90)
+    return fig

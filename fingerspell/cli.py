@@ -50,6 +50,33 @@ def _train(args: argparse.Namespace) -> None:
     print(f"run written to {args.out}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from fingerspell import export
+
+    submission = export.export(args.run, args.out, args.precision)
+    size = (Path(args.out) / "model.tflite").stat().st_size / 2**20
+    print(f"{submission} written: model.tflite {size:.2f} MB ({args.precision}), "
+          "inference_args.json")  # fmt: skip
+
+
+def _check(args: argparse.Namespace) -> None:
+    from fingerspell import check
+
+    out = args.out or (Path(args.submission).parent if args.submission.endswith(".zip")
+                       else Path(args.submission))  # fmt: skip
+    check.check(args.submission, args.data, out, args.records, args.fold, args.limit, args.run)
+    print((Path(out) / "report.md").read_text(encoding="utf-8"))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from fingerspell import demo
+    from fingerspell.config import Config
+
+    config = Config(epochs=args.epochs) if args.epochs else Config()
+    report = demo.run_demo(args.out, args.sequences, config)
+    print(demo.summary(report, args.out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fingerspell", description=__doc__)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="stage")
@@ -103,6 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue a killed run")
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
     tr.set_defaults(run=_train)
+
+    ex = stages.add_parser("export", help="trained run → model.tflite + submission.zip")
+    ex.add_argument("--run", required=True, help="run folder from train")
+    ex.add_argument("--out", required=True, help="folder for the submission files")
+    ex.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "int8-dynamic"])
+    ex.set_defaults(run=_export)
+
+    ch = stages.add_parser("check", help="run a submission as the competition's evaluator does")
+    ch.add_argument("--submission", required=True, help="submission.zip or its folder")
+    ch.add_argument("--data", required=True, help="competition-layout folder")
+    ch.add_argument("--records", help="records folder (its folds.csv), needed with --fold")
+    ch.add_argument("--fold", type=int, help="check only this fold's sequences")
+    ch.add_argument("--limit", type=int, help="at most this many sequences")
+    ch.add_argument("--run", help="run folder: also report parity with the Keras model")
+    ch.add_argument("--out", help="report folder (default: beside the submission)")
+    ch.set_defaults(run=_check)
+
+    de = stages.add_parser("demo", help="synth → preprocess → train tiny → export → check")
+    de.add_argument("--out", required=True, help="folder for everything the demo writes")
+    de.add_argument("--sequences", type=int, default=2000)
+    de.add_argument("--epochs", type=int, help=f"default {default.epochs}")
+    de.set_defaults(run=_demo)
     return parser
 
 

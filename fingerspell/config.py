@@ -11,7 +11,7 @@ PRESETS: dict[str, dict[str, int | float]] = {
     # dim, transformer blocks (each preceded by 3 conv blocks), heads, conv kernel, expansion
     "tiny": {"dim": 64, "blocks": 2, "heads": 4, "kernel": 15, "expand": 2, "dropout": 0.1},
     "small": {"dim": 192, "blocks": 3, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.2},
-    "base": {"dim": 320, "blocks": 6, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
+    "base": {"dim": 256, "blocks": 4, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
 }
 
 
@@ -42,9 +42,9 @@ class Config:
     # Model
     preset: str = "tiny"
     # Training
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 32
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     clip_norm: float = 1.0

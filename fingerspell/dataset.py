@@ -54,30 +54,10 @@ def fit_to_budget(frames, label, max_frames: int, max_phrase: int):
     return tf.ensure_shape(frames, [max_frames, None]), tf.ensure_shape(label, [max_phrase])
 
 
-def make_dataset(
-    records_dir: str,
-    folds: list[int],
-    batch_size: int,
-    max_frames: int,
-    training: bool,
-    landmarks: list[int],
-    max_phrase: int = 64,
-    seed: int = 0,
-    augment=None,
-    deterministic: bool | None = None,
-    with_ids: bool = False,
-) -> tf.data.Dataset:
-    """Batches of (frames, labels), or (frames, labels, sequence_ids) when `with_ids`.
-
-    Training: shuffled files and examples, sequences with fewer frames than characters dropped
-    (CTC cannot align them; their count is in metadata.json), `augment(frames, label, seed)`
-    applied, incomplete last batch dropped. `deterministic` defaults to `not training`."""
-    meta = records.load_metadata(records_dir)
-    positions = column_positions(meta["columns"], schema.columns_for(landmarks))
-    files = records.record_files(records_dir, folds)
-    deterministic = (not training) if deterministic is None else deterministic
-    options = tf.data.Options()
-    options.deterministic = deterministic
+def _examples(files: list[str], positions: list[int], training: bool, batch_size: int, seed: int,
+              deterministic: bool) -> tf.data.Dataset:  # fmt: skip
+    """(frames of the wanted columns, label, sequence_id) per example; shuffled when training,
+    where sequences with fewer frames than characters are dropped (CTC cannot align them)."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -98,12 +78,46 @@ def make_dataset(
     dataset = dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if training:
         dataset = dataset.filter(lambda f, label, i: tf.shape(f)[0] >= tf.shape(label)[0])
-        if augment is not None:
-            seed64 = tf.cast(seed, tf.int64)
-            dataset = dataset.enumerate().map(
-                lambda n, item: (*augment(item[0], item[1], tf.stack([seed64, n])), item[2]),
+    return dataset
+
+
+def make_dataset(
+    records_dir: str,
+    folds: list[int],
+    batch_size: int,
+    max_frames: int,
+    training: bool,
+    landmarks: list[int],
+    max_phrase: int = 64,
+    seed: int = 0,
+    augment=None,
+    deterministic: bool = True,
+    with_ids: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (frames, labels), or (frames, labels, sequence_ids) when `with_ids`.
+
+    Training: shuffled files and examples, sequences with fewer frames than characters dropped
+    (CTC cannot align them; their count is in metadata.json), `augment(frames, label, seed)`
+    applied, incomplete last batch dropped. Deterministic by default (same seed, same batches:
+    reproducible and exactly resumable); `deterministic=False` trades that for a little speed."""
+    meta = records.load_metadata(records_dir)
+    positions = column_positions(meta["columns"], schema.columns_for(landmarks))
+    files = records.record_files(records_dir, folds)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    dataset = _examples(files, positions, training, batch_size, seed, deterministic)
+    if training and augment is not None:
+        seed64 = tf.cast(seed, tf.int64)
+        if augment.p.concat > 0:  # partners: a second, differently shuffled pass over the files
+            partners = _examples(files, positions, True, batch_size, seed + 1, deterministic)
+            dataset = tf.data.Dataset.zip(dataset, partners.repeat()).enumerate().map(
+                lambda n, pair: augment.concat(*pair, tf.stack([seed64 + 1, n])),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
             )  # fmt: skip
+        dataset = dataset.enumerate().map(
+            lambda n, item: (*augment(item[0], item[1], tf.stack([seed64, n])), item[2]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
+        )  # fmt: skip
 
     def fit(frames, label, sequence_id):
         frames, label = fit_to_budget(frames, label, max_frames, max_phrase)

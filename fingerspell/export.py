@@ -42,9 +42,10 @@ def serving_function(model: keras.Model, n_columns: int, max_frames: int):
 
     @tf.function(input_signature=[tf.TensorSpec([None, n_columns], tf.float32, name="inputs")])
     def serve(inputs):
-        # One trailing empty frame: zero-frame inputs still run, and it decodes to blank.
-        frames = tf.pad(inputs, [[0, 1], [0, 0]], constant_values=np.nan)
-        frames = tf.gather(frames, resample_indices(tf.shape(frames)[0], max_frames))[None]
+        # Resampled exactly as in training, then one trailing empty frame: a zero-frame input
+        # still runs, and the empty frame decodes to blank.
+        frames = tf.gather(inputs, resample_indices(tf.shape(inputs)[0], max_frames))
+        frames = tf.pad(frames, [[0, 1], [0, 0]], constant_values=np.nan)[None]
         best = tf.argmax(model(frames, training=False)[0], axis=-1, output_type=tf.int32)
         previous = tf.concat([[-1], best[:-1]], axis=0)
         chars = tf.boolean_mask(best, (best != previous) & (best != N_CLASSES - 1))

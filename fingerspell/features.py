@@ -95,7 +95,8 @@ class LandmarkFeatures(keras.layers.Layer):
         local = self._hand_local(hand, hand_seen)
         deltas = local - ops.concatenate([local[:, :1], local[:, :-1]], axis=1)
         both = hand_seen[:, 1:, :1] * hand_seen[:, :-1, :1]
-        moved = ops.concatenate([ops.zeros_like(both[:, :1]), both], axis=1)
+        # The first frame has no predecessor (zeros taken from a slice that exists even at T = 1).
+        moved = ops.concatenate([ops.zeros_like(hand_seen[:, :1, :1]), both], axis=1)
         deltas = deltas * ops.expand_dims(moved, -1)
         overall = self._sequence_normalised(points, seen)
         batch, time = ops.shape(x)[0], ops.shape(x)[1]

@@ -120,13 +120,17 @@ def build_model(config: Config) -> keras.Model:
 
 
 def ctc_loss(labels, logits):
-    """Per-sequence CTC loss; labels padded with -1; infeasible alignments contribute 0."""
+    """Per-sequence CTC loss; labels padded with -1. A label that no alignment fits (more
+    characters plus repeats than frames) contributes 0 rather than a huge, meaningless loss."""
     labels = tf.cast(labels, tf.int32)
-    label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
+    valid = labels >= 0
+    label_length = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
+    repeats = tf.reduce_sum(tf.cast((labels[:, 1:] == labels[:, :-1]) & valid[:, 1:], tf.int32), 1)
     logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
     loss = tf.nn.ctc_loss(
         labels=tf.maximum(labels, 0), logits=tf.cast(logits, tf.float32),
         label_length=label_length, logit_length=logit_length,
         logits_time_major=False, blank_index=N_CLASSES - 1,
     )  # fmt: skip
-    return tf.where(tf.math.is_finite(loss), loss, tf.zeros_like(loss))
+    feasible = (label_length + repeats <= logit_length) & tf.math.is_finite(loss)
+    return tf.where(feasible, loss, tf.zeros_like(loss))

@@ -29,3 +29,46 @@ def draw_frame(ax, frame: np.ndarray, aspect: float) -> None:
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def sequence_frames(frames: np.ndarray, phrase: str, n: int = 6, aspect: float = schema.ASPECT):
+    """`n` evenly spaced frames of one sequence (all 1,629 coordinates) side by side."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 4))
+    for ax, t in zip(np.atleast_1d(axes), np.linspace(0, len(frames) - 1, n).astype(int)):
+        draw_frame(ax, frames[t], aspect)
+        ax.set_title(f"frame {t}", fontsize=8)
+    fig.suptitle(f"{phrase!r}: {len(frames)} frames (blue left hand, red right hand)")
+    fig.tight_layout()
+    return fig
+
+
+def records_overview(meta: dict, frames: np.ndarray, chars: np.ndarray):
+    """Frames per sequence, phrase lengths and sequences per fold of a records folder."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
+    axes[0].hist(frames, bins=40)
+    axes[0].set(title="frames per sequence", xlabel="frames")
+    axes[1].hist(chars, bins=range(0, int(chars.max()) + 2))
+    axes[1].set(title="phrase length", xlabel="characters")
+    folds = meta["per_fold"]
+    axes[2].bar([f"fold {k}" for k in folds], list(folds.values()))
+    axes[2].set(title="sequences per fold (grouped by participant)")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history):
+    """CTC loss and validation score per epoch, from a run's history.csv table."""
+    import matplotlib.pyplot as plt
+
+    fig, (loss, score) = plt.subplots(1, 2, figsize=(12, 3.5))
+    loss.plot(history.epoch + 1, history.loss)
+    loss.set(title="training CTC loss", xlabel="epoch", yscale="log")
+    if "val_score" in history:
+        score.plot(history.epoch + 1, history.val_score, marker=".")
+        score.set(title="validation score (N − D) / N", xlabel="epoch", ylim=(0, 1))
+    fig.tight_layout()
+    return fig

@@ -181,13 +181,15 @@ def preprocess(
     data, out = Path(data), str(out).rstrip("/")
     tables, everything, columns, jobs = plan(data, out, folds, landmarks, supplemental, chunk)
     tf.io.gfile.makedirs(f"{out}/{MANIFESTS}")
-    todo = [job for job in jobs if not _finished(job)]
+    done = {job.manifest: _finished_manifest(job) for job in jobs}
+    todo = [job for job in jobs if done[job.manifest] is None]
     started, total = time.perf_counter(), int(sum(len(j.rows) for j in todo))
     with tqdm(total=total, desc="preprocess", unit="seq", smoothing=0) as bar:
-        for manifest in _run(todo, workers):
+        for job, manifest in zip(todo, _run(todo, workers)):
+            done[job.manifest] = manifest
             bar.update(len(manifest["n_frames"]) + len(manifest["rejects"]))
     seconds = time.perf_counter() - started
-    manifests = [json.loads(tf.io.gfile.GFile(job.manifest).read()) for job in jobs]
+    manifests = [done[job.manifest] for job in jobs]
     meta = _metadata(data, tables, everything, columns, manifests, folds, landmarks,
                      supplemental, chunk, seconds, total)  # fmt: skip
     everything[["sequence_id", "participant_id", "fold", "csv"]].to_csv(
@@ -200,14 +202,16 @@ def preprocess(
     return meta
 
 
-def _finished(job: FileJob) -> bool:
-    """A file is done when its manifest exists and every chunk it lists is in place."""
+def _finished_manifest(job: FileJob) -> dict | None:
+    """The manifest of a file already done (manifest and every chunk it lists in place), else
+    None."""
     import tensorflow as tf
 
     if not tf.io.gfile.exists(job.manifest):
-        return False
-    chunks = json.loads(tf.io.gfile.GFile(job.manifest).read())["chunks"]
-    return all(tf.io.gfile.exists(f"{job.out}/{c['name']}") for c in chunks)
+        return None
+    manifest = json.loads(tf.io.gfile.GFile(job.manifest).read())
+    complete = all(tf.io.gfile.exists(f"{job.out}/{c['name']}") for c in manifest["chunks"])
+    return manifest if complete else None
 
 
 def _run(jobs: list[FileJob], workers: int):
@@ -237,8 +241,8 @@ def _metadata(data, tables, everything, columns, manifests, folds, landmarks, su
         "landmarks": schema.landmarks_of_columns(columns),
         "per_fold": per_fold,
         # Sequences with fewer frames than characters cannot be aligned by CTC; training skips them.
-        "usable_per_fold": {k: sum(m["usable"].get(str(k), 0) for m in manifests)
-                            for k in range(folds)},  # fmt: skip
+        "usable_per_fold": {k: sum(n for m in manifests for f, n in m["usable"].items()
+                                   if int(f) == k) for k in range(folds)},  # fmt: skip
         "written": written,
         "rejected": rejected,
         "input_rows": len(everything),
@@ -283,3 +287,15 @@ def record_files(records: str, folds: list[int]) -> list[str]:
     if not files:
         raise FileNotFoundError(f"no TFRecords of folds {folds} in {records}")
     return files
+
+
+def sequence_lengths(records: str) -> tuple[np.ndarray, np.ndarray]:
+    """Frames and phrase characters of every written sequence, from the per-file manifests."""
+    import tensorflow as tf
+
+    frames, chars = [], []
+    for path in sorted(tf.io.gfile.glob(f"{str(records).rstrip('/')}/{MANIFESTS}/*.json")):
+        manifest = json.loads(tf.io.gfile.GFile(path).read())
+        frames += manifest["n_frames"]
+        chars += manifest["n_chars"]
+    return np.array(frames), np.array(chars)

@@ -128,6 +128,9 @@ def char_to_index() -> dict[str, int]:
     return json.loads(text.read_text(encoding="utf-8"))
 
 
+# MediaPipe divides x by the frame width and y by its height; the competition's videos are
+# portrait phone recordings, width / height ≈ 0.53. Undo it before any rotation.
+ASPECT = 0.53
 N_CHARS = 59
 BLANK = N_CHARS  # CTC blank is the extra last class, so class i is character i
 

@@ -69,9 +69,6 @@ def compare(data_dir: str | Path, silfa_dir: str | Path, limit: int = 300) -> pd
 
 def plot_side_by_side(data_dir: str | Path, silfa_dir: str | Path, out: str | Path) -> Path:
     """A synthetic sequence's frames next to real SILFA letters: hands, pose, lips."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from fingerspell import plots

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from fingerspell import handshapes, schema
 from fingerspell.phrases import PhraseGenerator
 
-ASPECT = 0.53  # width / height of the competition's portrait phone videos
+ASPECT = schema.ASPECT
 MAX_PER_FILE = 1000
 SPLITS = {"train": ("train.csv", "train_landmarks"),
           "supplemental": ("supplemental_metadata.csv", "supplemental_landmarks")}  # fmt: skip

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from fingerspell import dataset, metric, records, schema
@@ -56,6 +57,18 @@ class CompetitionScore(keras.callbacks.Callback):
         print(f" — val_score {logs['val_score']:.4f}; e.g. {truths[0]!r} → {predictions[0]!r}")
 
 
+class EpochSeededDropout(keras.callbacks.Callback):
+    """Every random layer's state restarts from (its seed, epoch) when an epoch begins, so a
+    resumed run draws the same dropout masks as an unbroken one (BackupAndRestore does not
+    restore that state)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model._flatten_layers():
+            for generator in getattr(layer, "_seed_generators", []):
+                seed = generator.state.numpy()[0]
+                generator.state.assign(np.array([seed, epoch * 1_000_003], np.int64))
+
+
 def evaluate(model: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
     truths, predictions = [], []
     for frames, labels in data:
@@ -66,9 +79,10 @@ def evaluate(model: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list
 
 
 def _resumed_epoch(run: Path) -> int:
-    """The epoch a backup of a killed run continues from (Keras' BackupAndRestore state)."""
+    """The epoch a backup of a killed run continues from: Keras' BackupAndRestore records the
+    number of finished epochs, which is the 0-based index of the next one."""
     state = run / BACKUP / "training_metadata.json"
-    return json.loads(state.read_text())["epoch"] + 1 if state.exists() else 0
+    return int(json.loads(state.read_text())["epoch"]) if state.exists() else 0
 
 
 def _schedule(config: Config, steps_per_epoch: int):
@@ -83,11 +97,16 @@ def _schedule(config: Config, steps_per_epoch: int):
 def train(
     records_dir: str, run: str | Path, config: Config, resume: bool = False, wandb: bool = False,
     strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> keras.callbacks.History:  # fmt: skip
-    """Train a model into the run folder: config.json, best.weights.h5, history.csv, logs/."""
+    """Train a model into the run folder: config.json, best.weights.h5, history.csv, logs/.
+    `callbacks` are extra Keras callbacks (a notebook's plots, early stopping); they run after
+    the run's own, so an epoch's checkpoint is written before they see it."""
+    extra = list(callbacks or [])
     run = Path(run)
     if (run / BACKUP).exists() and not resume:
-        raise FileExistsError(f"{run} holds an unfinished run: pass --resume or another --out")
+        raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
+                              "or another --out")  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)
     config.save(run / "config.json")
     keras.utils.set_random_seed(config.seed)
@@ -103,7 +122,7 @@ def train(
     landmarks = model_landmarks(config.model_landmarks)
     from fingerspell.augment import Augmenter
 
-    augmenter = Augmenter(config.augment, config.max_frames)
+    augmenter = Augmenter(config.augment, config.max_frames, max_phrase=config.max_phrase)
 
     def epoch_data(epoch):
         return dataset.make_dataset(
@@ -113,13 +132,14 @@ def train(
 
     # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
     train_data = tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_data)
-    callbacks: list[keras.callbacks.Callback] = []
+    callbacks = []
     if val_folds:
         val_data = dataset.make_dataset(records_dir, val_folds, config.batch_size,
                                         config.max_frames, False, landmarks, config.max_phrase)
         callbacks.append(CompetitionScore(val_data))
     monitor, mode = ("val_score", "max") if val_folds else ("loss", "min")
     callbacks += [
+        EpochSeededDropout(),
         keras.callbacks.BackupAndRestore(str(run / BACKUP), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(str(run / BEST), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True),
@@ -129,6 +149,7 @@ def train(
     ]  # fmt: skip
     if wandb:
         callbacks.append(_wandb_callback(run, config))
+    callbacks += extra
     with strategy.scope():
         model = build_model(config)
         optimizer = keras.optimizers.AdamW(
@@ -164,8 +185,16 @@ def load_trained(run: str | Path, weights: str = BEST) -> tuple[keras.Model, Con
     return model, config
 
 
-def history_table(run: str | Path):
+def sample_predictions(run: str | Path, records_dir: str, n: int = 12):
+    """Truth vs greedy-decoded prediction of the first `n` validation sequences of a run."""
     import pandas as pd
 
-    return pd.read_csv(Path(run) / "history.csv")
-
+    model, config = load_trained(run)
+    folds = training_folds(config)[1] or [0]
+    landmarks = model_landmarks(config.model_landmarks)
+    data = dataset.make_dataset(records_dir, folds, n, config.max_frames, False, landmarks,
+                                config.max_phrase)  # fmt: skip
+    truths, predictions = evaluate(model, data.take(1))
+    table = pd.DataFrame({"truth": truths, "prediction": predictions})
+    table["distance"] = [metric.edit_distance(t, p) for t, p in zip(truths, predictions)]
+    return table

@@ -1,0 +1,92 @@
+"""Export: the submission's files, signature, builtin ops, odd inputs, size guard, parity."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from fingerspell import check, export, schema
+from fingerspell.features import model_landmarks
+
+
+@pytest.fixture(scope="module")
+def runner(demo_dir):
+    return check.load_runner(demo_dir / "submission.zip")[0]
+
+
+def test_submission_holds_the_model_and_native_ordered_columns(demo_dir):
+    with zipfile.ZipFile(demo_dir / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
+        columns = json.loads(archive.read("inference_args.json"))["selected_columns"]
+    assert columns == schema.columns_for(model_landmarks("model"))
+    native = [c for c in schema.COORDINATE_COLUMNS if c in set(columns)]
+    assert columns == native
+
+
+def test_signature_names_and_shapes(demo_dir):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(demo_dir / "model.tflite"))
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["inputs"], "outputs": ["outputs"]}
+    }
+    runner = interpreter.get_signature_runner("serving_default")
+    (inputs,) = runner.get_input_details().values()
+    assert list(inputs["shape_signature"]) == [-1, 3 * len(model_landmarks("model"))]
+    assert inputs["dtype"] == np.float32
+    (outputs,) = runner.get_output_details().values()
+    assert outputs["shape_signature"][-1] == schema.N_CHARS
+
+
+def test_only_builtin_ops(demo_dir):
+    ops = export.op_summary(demo_dir / "model.tflite")
+    assert ops and not [name for name in ops if name.startswith(("CUSTOM", "Flex", "?"))]
+
+
+N_COLUMNS = 3 * len(model_landmarks("model"))
+
+
+def _no_hands(n):
+    frames = np.random.default_rng(0).uniform(0.3, 0.7, (n, N_COLUMNS)).astype(np.float32)
+    hands = [i for i, c in enumerate(schema.columns_for(model_landmarks("model"))) if "hand" in c]
+    frames[:, hands] = np.nan
+    return frames
+
+
+ODD_INPUTS = {
+    "zero frames": np.zeros((0, N_COLUMNS), np.float32),
+    "one frame": np.full((1, N_COLUMNS), 0.5, np.float32),
+    "all NaN": np.full((40, N_COLUMNS), np.nan, np.float32),
+    "no hands": _no_hands(50),
+    "5000 frames": np.random.default_rng(1).uniform(size=(5000, N_COLUMNS)).astype(np.float32),
+    "huge values": np.full((30, N_COLUMNS), 1e30, np.float32),
+    "infinities": np.full((30, N_COLUMNS), np.inf, np.float32),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_INPUTS))
+def test_odd_inputs_give_a_valid_answer(runner, name):
+    output = runner(inputs=ODD_INPUTS[name])["outputs"]
+    assert output.ndim == 2 and output.shape[0] >= 1 and output.shape[1] == schema.N_CHARS
+    assert np.isfinite(output).all()
+    np.testing.assert_array_equal(output.sum(axis=1), 1.0)  # one-hot rows
+
+
+def test_empty_decode_emits_the_fallback(runner):
+    """All-NaN frames decode to nothing; the graph answers with the fallback character."""
+    assert check.predict(runner, ODD_INPUTS["all NaN"]) == export.FALLBACK
+
+
+def test_models_over_40_mb_are_refused(tmp_path):
+    with pytest.raises(export.TooLargeError, match="40 MB"):
+        export.write_submission(b"\0" * (export.MAX_BYTES + 1), ["x_pose_0"], tmp_path / "big")
+    assert not (tmp_path / "big" / "submission.zip").exists()
+
+
+def test_fp32_export_decodes_exactly_like_keras(demo_dir, tmp_path):
+    export.export(demo_dir / "run", tmp_path, precision="fp32")
+    report = check.check(tmp_path / "submission.zip", demo_dir / "data", tmp_path / "check",
+                         str(demo_dir / "records"), fold=0, keras_run=demo_dir / "run")  # fmt: skip
+    assert report["sequences"] > 10
+    assert report["keras_parity"] == 1.0
