@@ -171,7 +171,9 @@ def _wandb_callback(run: Path, config: Config) -> keras.callbacks.Callback:
     if not os.environ.get("WANDB_API_KEY") and not os.environ.get("WANDB_MODE"):
         os.environ["WANDB_MODE"] = "offline"
     wandb.init(project="fingerspell", dir=str(run), config=asdict(config))
-    return wandb.keras.WandbMetricsLogger()
+    from wandb.integration.keras import WandbMetricsLogger
+
+    return WandbMetricsLogger()
 
 
 def load_trained(run: str | Path, weights: str = BEST) -> tuple[keras.Model, Config]:
