@@ -45,11 +45,7 @@ def predict(runner, frames: np.ndarray) -> str:
     return "".join(lookup[int(i)] for i in np.argmax(output, axis=1))
 
 
-def _sequences(data: Path, columns: list[str], ids: set[int] | None, limit: int | None):
-    table = reader.read_metadata(data)
-    if ids is not None:
-        table = table[table.sequence_id.isin(ids)]
-    table = table.head(limit) if limit else table
+def _sequences(data: Path, table: pd.DataFrame, columns: list[str]):
     for path, rows in table.groupby("path", sort=False):
         frame = pd.read_parquet(data / path, columns=columns)  # exactly as the evaluator
         for row in rows.itertuples(index=False):
@@ -63,23 +59,26 @@ def check(
     """Score, latency, size and (given the run) parity with the Keras model; writes report.json,
     report.md and plots into `out`."""
     runner, columns, model_bytes = load_runner(submission)
-    ids = None
+    table = reader.read_metadata(data)
     if fold is not None:
         if records_dir is None:
             raise ValueError("checking one fold needs the records folder (its folds.csv)")
         import tensorflow as tf
 
         folds = pd.read_csv(tf.io.gfile.GFile(f"{str(records_dir).rstrip('/')}/folds.csv"))
-        ids = set(folds.sequence_id[folds.fold == fold])
+        table = table[table.sequence_id.isin(folds.sequence_id[folds.fold == fold])]
+    table = table.head(limit) if limit else table
+    keras_decode = KerasDecoder(keras_run) if keras_run is not None else None
     rows, latencies = [], []
-    total = limit or (len(ids) if ids is not None else len(reader.read_metadata(data)))
-    for row, frames in tqdm(_sequences(Path(data), columns, ids, limit), total=total,
+    for row, frames in tqdm(_sequences(Path(data), table, columns), total=len(table),
                             desc="check", unit="seq"):  # fmt: skip
         started = time.perf_counter()
         prediction = predict(runner, frames)
         latencies.append(time.perf_counter() - started)
         rows.append({"sequence_id": row.sequence_id, "phrase": row.phrase,
                      "prediction": prediction, "n_frames": len(frames)})  # fmt: skip
+        if keras_decode is not None:
+            rows[-1]["keras"] = keras_decode(frames)
     results = pd.DataFrame(rows)
     results["distance"] = [metric.edit_distance(t, p)
                            for t, p in zip(results.phrase, results.prediction)]  # fmt: skip
@@ -92,8 +91,8 @@ def check(
         "size_mb": len(model_bytes) / 2**20,
         "projected_test_minutes": float(ms.mean()) * COMPETITION_TEST_SEQUENCES / 60_000,
     }
-    if keras_run is not None:
-        report["keras_parity"] = keras_parity(keras_run, data, columns, results)
+    if keras_decode is not None:  # share of sequences Keras and TFLite decode alike
+        report["keras_parity"] = float((results.keras == results.prediction).mean())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results.assign(latency_ms=ms).to_csv(out / "predictions.csv", index=False)
@@ -105,23 +104,24 @@ def check(
     return report
 
 
-def keras_parity(run, data, columns, results: pd.DataFrame) -> float:
-    """Share of sequences where the Keras model's decoded string equals the TFLite one."""
-    import tensorflow as tf
+class KerasDecoder:
+    """A run's Keras model fed as in training (resampled and NaN-padded to the frame budget),
+    greedy-decoded, with the exported graph's fallback for an empty decode."""
 
-    from fingerspell.dataset import fit_to_budget
-    from fingerspell.export import FALLBACK
-    from fingerspell.train import load_trained
+    def __init__(self, run: str | Path):
+        from fingerspell.train import load_trained
 
-    model, config = load_trained(run)
-    wanted = dict(zip(results.sequence_id, results.prediction))
-    same = 0
-    for row, frames in _sequences(Path(data), columns, set(wanted), None):
-        padded, _ = fit_to_budget(tf.constant(frames), tf.constant([0]), config.max_frames, 1)
-        logits = model(padded[None], training=False).numpy()[0]
-        text = metric.decode_batch(logits[None])[0] or FALLBACK
-        same += text == wanted[row.sequence_id]
-    return same / max(len(wanted), 1)
+        self.model, self.config = load_trained(run)
+
+    def __call__(self, frames: np.ndarray) -> str:
+        import tensorflow as tf
+
+        from fingerspell.dataset import fit_to_budget
+        from fingerspell.export import FALLBACK
+
+        padded, _ = fit_to_budget(tf.constant(frames), tf.constant([0]), self.config.max_frames, 1)
+        logits = self.model(padded[None], training=False).numpy()
+        return metric.decode_batch(logits)[0] or FALLBACK
 
 
 def report_markdown(report: dict, results: pd.DataFrame) -> str:
