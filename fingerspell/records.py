@@ -122,7 +122,8 @@ def process_file(job: FileJob) -> dict:
         by_fold.setdefault(fold, []).append(serialize(item, fold))
         n_frames.append(len(item.frames))
         n_chars.append(len(item.phrase))
-        usable[fold] = usable.get(fold, 0) + int(len(item.frames) >= len(item.phrase))
+        # Keyed as JSON will store it, so a fresh manifest reads like a resumed one.
+        usable[str(fold)] = usable.get(str(fold), 0) + int(len(item.frames) >= len(item.phrase))
     chunk_number, written = job.first_chunk, []
     for fold in sorted(by_fold):
         examples = by_fold[fold]
@@ -241,8 +242,8 @@ def _metadata(data, tables, everything, columns, manifests, folds, landmarks, su
         "landmarks": schema.landmarks_of_columns(columns),
         "per_fold": per_fold,
         # Sequences with fewer frames than characters cannot be aligned by CTC; training skips them.
-        "usable_per_fold": {k: sum(n for m in manifests for f, n in m["usable"].items()
-                                   if int(f) == k) for k in range(folds)},  # fmt: skip
+        "usable_per_fold": {k: sum(m["usable"].get(str(k), 0) for m in manifests)
+                            for k in range(folds)},  # fmt: skip
         "written": written,
         "rejected": rejected,
         "input_rows": len(everything),
