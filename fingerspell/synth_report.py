@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fingerspell import handshapes, reader, schema, synthetic
+from fingerspell import handshapes, reader, schema
 
 HAND_GROUPS = ("left_hand", "right_hand")
 
@@ -61,7 +61,7 @@ def compare(data_dir: str | Path, silfa_dir: str | Path, limit: int = 300) -> pd
             break
     real = [s.frames for s in reader.read_silfa(silfa_dir, columns)]
     table = pd.DataFrame({
-        "synthetic": sequence_stats(synth, synthetic.ASPECT),
+        "synthetic": sequence_stats(synth, schema.ASPECT),
         "real (SILFA)": sequence_stats(real, handshapes.SILFA_ASPECT),
     })  # fmt: skip
     return table
@@ -79,7 +79,7 @@ def plot_side_by_side(data_dir: str | Path, silfa_dir: str | Path, out: str | Pa
     fig, axes = plt.subplots(2, 6, figsize=(15, 6))
     picks = np.linspace(0, len(sequence.frames) - 1, 6).astype(int)
     for ax, t in zip(axes[0], picks, strict=False):
-        plots.draw_frame(ax, sequence.frames[t], synthetic.ASPECT)
+        plots.draw_frame(ax, sequence.frames[t], schema.ASPECT)
         ax.set_title(f"synthetic '{sequence.phrase[:14]}'\nframe {t}", fontsize=8)
     for ax, s in zip(axes[1], real[:: len(real) // 6], strict=False):
         plots.draw_frame(ax, s.frames[len(s.frames) // 2], handshapes.SILFA_ASPECT)

@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 from fingerspell import handshapes, schema
 from fingerspell.phrases import PhraseGenerator
 
-ASPECT = schema.ASPECT
 MAX_PER_FILE = 1000
 SPLITS = {"train": ("train.csv", "train_landmarks"),
           "supplemental": ("supplemental_metadata.csv", "supplemental_landmarks")}  # fmt: skip
@@ -56,7 +55,7 @@ def make_signer(participant_id: int, rng: np.random.Generator) -> Signer:
         left_handed=bool(rng.random() < 0.1),
         shoulder_width=shoulder_width,
         palm=shoulder_width / rng.uniform(2.8, 3.8),
-        center_x=ASPECT * rng.uniform(0.42, 0.58),
+        center_x=schema.ASPECT * rng.uniform(0.42, 0.58),
         shoulder_y=rng.uniform(0.45, 0.62),
         roll=rng.normal(0, 3),
         frames_per_char=rng.uniform(4, 12),
@@ -230,8 +229,8 @@ def _camera(groups: dict[str, np.ndarray], signer: Signer) -> dict[str, np.ndarr
     for name, points in groups.items():
         points = points.copy()
         points[..., :2] = (points[..., :2] - centre) @ rotation.T + centre
-        points[..., 0] /= ASPECT
-        points[..., 2] /= ASPECT if name.endswith("hand") else 1.0
+        points[..., 0] /= schema.ASPECT
+        points[..., 2] /= schema.ASPECT if name.endswith("hand") else 1.0
         if name.endswith("hand"):  # MediaPipe reports no hand whose wrist is out of the frame
             outside = (np.abs(points[:, 0, :2] - 0.5) > 0.5).any(-1)
             points[outside] = np.nan
@@ -241,7 +240,7 @@ def _camera(groups: dict[str, np.ndarray], signer: Signer) -> dict[str, np.ndarr
 
 def _mirror(groups: dict[str, np.ndarray], center_x: float) -> dict[str, np.ndarray]:
     """A left-handed signer: mirror the scene and swap left/right landmarks."""
-    cx = center_x / ASPECT
+    cx = center_x / schema.ASPECT
     out = {name: points.copy() for name, points in groups.items()}
     for points in out.values():
         points[..., 0] = 2 * cx - points[..., 0]

@@ -47,13 +47,11 @@ class CompetitionScore(keras.callbacks.Callback):
     def __init__(self, data: tf.data.Dataset):
         super().__init__()
         self.data = data
-        self.samples: list[tuple[str, str]] = []
 
     def on_epoch_end(self, epoch, logs=None):
         truths, predictions = evaluate(self.model, self.data)
         logs = logs if logs is not None else {}
         logs["val_score"] = metric.score(truths, predictions)
-        self.samples = list(zip(truths[:8], predictions[:8]))
         print(f" — val_score {logs['val_score']:.4f}; e.g. {truths[0]!r} → {predictions[0]!r}")
 
 
