@@ -1,16 +1,22 @@
-"""Training speed per preset, and the input pipeline's headroom over the training step.
+"""Training speed per preset, backend and precision, and the input pipeline's headroom over the
+training step.
 
     python benchmarks/training.py --records records/synthetic --presets tiny small base
 
 The input pipeline is timed alone (training mode, augmentations on, the run's batch size and frame
-budget); each preset's training step is timed on one fixed batch (`train_on_batch`, after two
-warm-up steps), so the figures do not depend on each other. Headroom = pipeline batches/s over
-training steps/s (goal ≥ 5).
+budget); each training step is timed on one fixed batch (`train_on_batch`, after two warm-up
+steps, which also compile it), so the figures do not depend on each other. A Keras backend is
+fixed per process, so each backend is timed in a process of its own, in the same run; JAX/TF is
+the ratio of their steps/s. Headroom = pipeline batches/s over the faster backend's steps/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -45,6 +51,8 @@ def training_steps_per_second(records: str, config, steps: int) -> tuple[float, 
         records, [1], config.batch_size, config.max_frames, True,
         model_landmarks(config.model_landmarks), config.max_phrase,
     )))  # fmt: skip
+    frames, labels = frames.numpy(), labels.numpy()
+    keras.mixed_precision.set_global_policy(config.precision)
     model = build_model(config)
     model.compile(keras.optimizers.AdamW(1e-4), loss=ctc_loss)
     for _ in range(2):
@@ -55,13 +63,36 @@ def training_steps_per_second(records: str, config, steps: int) -> tuple[float, 
     return steps / (time.perf_counter() - started), model.count_params()
 
 
+def time_backend(records: str, presets: list[str], precisions: list[str], steps: int) -> list:
+    """Steps/s of every preset × precision on the backend of this process."""
+    import keras
+
+    from fingerspell.config import Config
+
+    rows = []
+    for preset in presets:
+        for precision in precisions:
+            config = Config(preset=preset, precision=precision)
+            per_second, params = training_steps_per_second(records, config, steps)
+            rows.append({"preset": preset, "precision": precision, "params": params,
+                         "backend": keras.backend.backend(), "steps/s": per_second})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", required=True, help="records folder from preprocess")
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps per preset")
+    parser.add_argument("--precisions", nargs="+",
+                        default=["float32", "mixed_bfloat16", "mixed_float16"])  # fmt: skip
+    parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps per case")
     parser.add_argument("--batches", type=int, default=100, help="timed pipeline batches")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:  # one backend, in this process
+        print(json.dumps(time_backend(args.records, args.presets, args.precisions, args.steps)))
+        return
 
     from fingerspell.config import Config
 
@@ -70,15 +101,25 @@ def main() -> None:
     print(f"input pipeline: {pipeline:.1f} batches/s of {config.batch_size} × "
           f"{config.max_frames} frames (augmented)")  # fmt: skip
     rows = []
-    for preset in args.presets:
-        config = Config(preset=preset)
-        steps, params = training_steps_per_second(args.records, config, args.steps)
-        rows.append({
-            "preset": preset, "parameters": f"{params / 1e6:.2f} M",
-            "steps/s": round(steps, 2), "sequences/s": round(steps * config.batch_size, 1),
-            "pipeline headroom": f"{pipeline / steps:.0f}×",
-        })  # fmt: skip
-    print(pd.DataFrame(rows).to_markdown(index=False))
+    for backend in args.backends:
+        command = [sys.executable, __file__, "--worker", "--records", args.records,
+                   "--steps", str(args.steps), "--presets", *args.presets,
+                   "--precisions", *args.precisions]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True,
+                              env={**os.environ, "KERAS_BACKEND": backend})  # fmt: skip
+        rows += json.loads(done.stdout.strip().splitlines()[-1])
+    table = pd.DataFrame(rows).pivot_table(index=["preset", "precision", "params"],
+                                           columns="backend", values="steps/s", sort=False)
+    table = table.reset_index()
+    table["params"] = (table["params"] / 1e6).map("{:.2f} M".format)
+    if {"jax", "tensorflow"} <= set(table.columns):
+        table["JAX / TF"] = (table["jax"] / table["tensorflow"]).map("{:.2f}×".format)
+    fastest = table[[b for b in args.backends if b in table]].max(axis=1)
+    table["pipeline headroom"] = (pipeline / fastest).map("{:.0f}×".format)
+    for backend in args.backends:
+        table[backend] = table[backend].map("{:.2f}".format)
+    table = table.rename(columns={b: f"{b} steps/s" for b in args.backends})
+    print(table.to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -105,13 +105,16 @@ def check(
 
 
 class KerasDecoder:
-    """A run's Keras model fed as in training (resampled and NaN-padded to the frame budget),
-    greedy-decoded, with the exported graph's fallback for an empty decode."""
+    """A run's Keras model, on the backend in force, fed as in training (resampled and
+    NaN-padded to the frame budget), greedy-decoded, with the exported graph's fallback for an
+    empty decode."""
 
     def __init__(self, run: str | Path):
+        from fingerspell.model import decoding_model
         from fingerspell.train import load_trained
 
-        self.model, self.config = load_trained(run)
+        model, self.config = load_trained(run)
+        self.decoder = decoding_model(model)
 
     def __call__(self, frames: np.ndarray) -> str:
         import tensorflow as tf
@@ -120,8 +123,8 @@ class KerasDecoder:
         from fingerspell.export import FALLBACK
 
         padded, _ = fit_to_budget(tf.constant(frames), tf.constant([0]), self.config.max_frames, 1)
-        logits = self.model(padded[None], training=False).numpy()
-        return metric.decode_batch(logits)[0] or FALLBACK
+        decoded = self.decoder.predict_on_batch(padded.numpy()[None])  # one shape: compiled once
+        return schema.decode_indices(decoded[0]) or FALLBACK
 
 
 def report_markdown(report: dict, results: pd.DataFrame) -> str:

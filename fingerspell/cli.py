@@ -40,12 +40,16 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from fingerspell import devices
+
+    devices.use_backend(args.backend)  # before anything imports Keras
     from fingerspell import train
     from fingerspell.config import Config
 
     config = Config(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
                     val_fold=-1 if args.fold == "all" else int(args.fold),
-                    max_frames=args.max_frames, seed=args.seed)  # fmt: skip
+                    max_frames=args.max_frames, seed=args.seed,
+                    precision=args.precision)  # fmt: skip
     train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
     print(f"run written to {args.out}")
 
@@ -69,12 +73,26 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from fingerspell import devices
+
+    devices.use_backend(args.backend)
     from fingerspell import demo
     from fingerspell.config import Config
 
-    config = Config(epochs=args.epochs) if args.epochs else Config()
+    config = Config(precision=args.precision)
+    config.epochs = args.epochs or config.epochs
     report = demo.run_demo(args.out, args.sequences, config)
     print(demo.summary(report, args.out))
+
+
+def _hardware_options(parser: argparse.ArgumentParser) -> None:
+    from fingerspell.devices import BACKENDS, PRECISIONS
+
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="Keras backend; auto: JAX on a TPU, else as Keras is configured")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: bf16 on TPUs and recent GPUs, fp16 on older GPUs, "
+                             "fp32 on CPUs")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,13 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="supplemental sequences (default: a quarter of --sequences)",
     )
     synth.add_argument("--seed", type=int, default=0)
-    synth.set_defaults(run=_synth)
+    synth.set_defaults(handler=_synth)
 
     report = stages.add_parser("synth-report", help="synthetic vs real MediaPipe statistics")
     report.add_argument("--data", required=True, help="a synthetic dataset folder")
     report.add_argument("--silfa", default=str(SILFA_DEFAULT), help="the SILFA folder")
     report.add_argument("--plot", default="runs/synth_vs_real.png", help="picture to write")
-    report.set_defaults(run=_synth_report)
+    report.set_defaults(handler=_synth_report)
 
     pre = stages.add_parser("preprocess", help="parquet landmarks → GZIP TFRecord folds")
     pre.add_argument("--data", required=True, help="competition-layout folder")
@@ -112,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--supplemental", action="store_true", help="also the supplemental split")
     pre.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
     pre.add_argument("--chunk", type=int, default=256, help="sequences per TFRecord file")
-    pre.set_defaults(run=_preprocess)
+    pre.set_defaults(handler=_preprocess)
 
     from fingerspell.config import PRESETS, Config
 
@@ -127,15 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--fold", default=str(default.val_fold),
                     help="validation fold, or 'all' to train on every fold")
     tr.add_argument("--seed", type=int, default=default.seed)
+    _hardware_options(tr)
     tr.add_argument("--resume", action="store_true", help="continue a killed run")
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
-    tr.set_defaults(run=_train)
+    tr.set_defaults(handler=_train)
 
     ex = stages.add_parser("export", help="trained run → model.tflite + submission.zip")
     ex.add_argument("--run", required=True, help="run folder from train")
     ex.add_argument("--out", required=True, help="folder for the submission files")
     ex.add_argument("--precision", default="fp16", choices=["fp16", "fp32", "int8-dynamic"])
-    ex.set_defaults(run=_export)
+    ex.set_defaults(handler=_export)
 
     ch = stages.add_parser("check", help="run a submission as the competition's evaluator does")
     ch.add_argument("--submission", required=True, help="submission.zip or its folder")
@@ -145,17 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--limit", type=int, help="at most this many sequences")
     ch.add_argument("--run", help="run folder: also report parity with the Keras model")
     ch.add_argument("--out", help="report folder (default: beside the submission)")
-    ch.set_defaults(run=_check)
+    ch.set_defaults(handler=_check)
 
     de = stages.add_parser("demo", help="synth → preprocess → train tiny → export → check")
     de.add_argument("--out", required=True, help="folder for everything the demo writes")
     de.add_argument("--sequences", type=int, default=2000)
     de.add_argument("--epochs", type=int, help=f"default {default.epochs}")
-    de.set_defaults(run=_demo)
+    _hardware_options(de)
+    de.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.run(args)
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:  # not a declared dependency: see pyproject
+        raise SystemExit("fingerspell needs TensorFlow for tf.data and export, under any Keras "
+                         "backend: pip install tensorflow-cpu (or tensorflow, its GPU build)")
+    args.handler(args)
     return 0

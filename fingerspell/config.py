@@ -43,12 +43,14 @@ class Config:
     preset: str = "tiny"
     # Training
     epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 3e-3
+    batch_size: int = 32  # per device: the global batch is batch_size × devices
+    learning_rate: float = 3e-3  # for one device; × √devices with the global batch (Adam's rule)
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     clip_norm: float = 1.0
     seed: int = 42
+    precision: str = "auto"  # auto: bf16 on TPUs and recent GPUs, fp16 on older GPUs, fp32 on CPUs
+    steps_per_execution: int = 0  # 0: 32 on a TPU, else 1 (rounded down to divide an epoch)
     augment: Augmentation = field(default_factory=Augmentation)
 
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fingerspell import records, schema
-from fingerspell.features import resample_indices
 
 PAD_LABEL = -1
 FEATURES = {
@@ -42,6 +41,14 @@ def column_positions(stored: list[str], wanted: list[str]) -> list[int]:
                          "; preprocess again with --landmarks all")  # fmt: skip
     position = {c: i for i, c in enumerate(stored)}
     return [position[c] for c in wanted]
+
+
+def resample_indices(n_frames, max_frames: int):
+    """Indices that keep every frame of a short sequence and evenly pick `max_frames` of a long
+    one (nearest frame, so NaN never bleeds into neighbours). TensorFlow ops: it runs in tf.data
+    and in the exported graph, whatever the Keras backend."""
+    n_out = tf.minimum(n_frames, max_frames)
+    return tf.math.floordiv(tf.range(n_out) * n_frames, tf.maximum(n_out, 1))
 
 
 def fit_to_budget(frames, label, max_frames: int, max_phrase: int):
@@ -92,14 +99,16 @@ def make_dataset(
     seed: int = 0,
     augment=None,
     deterministic: bool = True,
-    with_ids: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (frames, labels), or (frames, labels, sequence_ids) when `with_ids`.
+    """Training: batches of (frames, labels); evaluation: (frames, labels, sequence_ids).
 
     Training: shuffled files and examples, sequences with fewer frames than characters dropped
     (CTC cannot align them; their count is in metadata.json), `augment(frames, label, seed)`
-    applied, incomplete last batch dropped. Deterministic by default (same seed, same batches:
-    reproducible and exactly resumable); `deterministic=False` trades that for a little speed."""
+    applied, incomplete last batch dropped. Evaluation: every sequence once, in a fixed order;
+    the last batch is padded to full size with empty rows of sequence id -1, so every batch has
+    the same static shape and splits evenly over the devices. Deterministic by default (same
+    seed, same batches: reproducible and exactly resumable); `deterministic=False` trades that
+    for a little speed."""
     meta = records.load_metadata(records_dir)
     positions = column_positions(meta["columns"], schema.columns_for(landmarks))
     files = records.record_files(records_dir, folds)
@@ -122,8 +131,26 @@ def make_dataset(
     def fit(frames, label, sequence_id):
         frames, label = fit_to_budget(frames, label, max_frames, max_phrase)
         frames = tf.ensure_shape(frames, [max_frames, len(positions)])
-        return (frames, label, sequence_id) if with_ids else (frames, label)
+        return (frames, label) if training else (frames, label, sequence_id)
 
     dataset = dataset.map(fit, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=training)
+    if not training:
+        dataset = dataset.map(lambda *batch: _pad_batch(batch, batch_size))
+        # Its length is known: Keras then ends `predict` by count, not on running out of data.
+        sequences = sum(meta["per_fold"][str(k)] for k in folds)
+        length = tf.data.experimental.assert_cardinality(-(-sequences // batch_size))
+        dataset = dataset.apply(length)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _pad_batch(batch, batch_size: int):
+    """(frames, labels, ids) of a short batch → full size: NaN frames, -1 labels, id -1."""
+    frames, labels, ids = batch
+    missing = batch_size - tf.shape(frames)[0]
+    frames = tf.pad(frames, [[0, missing], [0, 0], [0, 0]], constant_values=float("nan"))
+    labels = tf.pad(labels, [[0, missing], [0, 0]], constant_values=PAD_LABEL)
+    ids = tf.pad(ids, [[0, missing]], constant_values=-1)
+    return (tf.ensure_shape(frames, [batch_size, *frames.shape[1:]]),
+            tf.ensure_shape(labels, [batch_size, labels.shape[1]]),
+            tf.ensure_shape(ids, [batch_size]))  # fmt: skip

@@ -18,22 +18,23 @@ def platform() -> str:
 
 
 def accelerator() -> str:
-    """'TPU', 'GPU ×n' or 'CPU', as training will see it."""
-    import tensorflow as tf
+    """'TPU ×n', 'GPU ×n (name)' or 'CPU', seen without starting a framework (which would claim
+    the devices before the backend is chosen)."""
+    from fingerspell import devices
 
-    tpu_vm = Path("/dev/accel0").exists()
-    if os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or tpu_vm:
-        return "TPU"
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU ×{len(gpus)}" if gpus else "CPU"
+    if chips := devices.tpu_chips():
+        return f"TPU ×{chips}"
+    if gpus := devices.gpu_names():
+        return f"GPU ×{len(gpus)} ({gpus[0]})"
+    return "CPU"
 
 
 def describe() -> str:
-    import keras
-    import tensorflow as tf
+    """Platform, accelerator, cores and installed framework versions; imports no framework."""
+    from fingerspell import devices
 
-    return (f"{platform()}, {accelerator()}, {os.cpu_count()} CPU cores; "
-            f"TensorFlow {tf.__version__}, Keras {keras.__version__}")  # fmt: skip
+    versions = ", ".join(f"{name} {v}" for name, v in devices.framework_versions().items())
+    return f"{platform()}, {accelerator()}, {os.cpu_count()} CPU cores; {versions}"
 
 
 def resolve_data(data: str, synthetic_dir: str | Path = "data/synthetic", sequences: int = 2000,

@@ -14,6 +14,9 @@ same and saves one edit whenever that character occurs in the phrase; so an empt
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -23,8 +26,9 @@ import numpy as np
 import tensorflow as tf
 
 from fingerspell import schema
-from fingerspell.features import model_landmarks, resample_indices
-from fingerspell.model import N_CLASSES
+from fingerspell.dataset import resample_indices
+from fingerspell.features import model_landmarks
+from fingerspell.model import greedy_decode
 from fingerspell.train import load_trained
 
 MAX_BYTES = 40 * 1024 * 1024
@@ -46,9 +50,8 @@ def serving_function(model: keras.Model, n_columns: int, max_frames: int):
         # still runs, and the empty frame decodes to blank.
         frames = tf.gather(inputs, resample_indices(tf.shape(inputs)[0], max_frames))
         frames = tf.pad(frames, [[0, 1], [0, 0]], constant_values=np.nan)[None]
-        best = tf.argmax(model(frames, training=False)[0], axis=-1, output_type=tf.int32)
-        previous = tf.concat([[-1], best[:-1]], axis=0)
-        chars = tf.boolean_mask(best, (best != previous) & (best != N_CLASSES - 1))
+        decoded = greedy_decode(model(frames, training=False))[0]
+        chars = tf.boolean_mask(decoded, decoded >= 0)
         empty = tf.cast(tf.equal(tf.size(chars), 0), tf.int32)
         chars = tf.concat([chars, tf.fill([empty], fallback)], axis=0)
         return {"outputs": tf.one_hot(chars, schema.N_CHARS, dtype=tf.float32)}
@@ -90,10 +93,32 @@ def write_submission(flatbuffer: bytes, columns: list[str], out: str | Path) -> 
 
 
 def export(run: str | Path, out: str | Path, precision: str = "fp16") -> Path:
+    """The run's best weights → `out`/model.tflite, inference_args.json, submission.zip. Under
+    any backend: conversion needs TensorFlow's, so elsewhere it runs in a TensorFlow process."""
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow_process(run, out, precision)
     model, config = load_trained(run)
     columns = schema.columns_for(model_landmarks(config.model_landmarks))
     flatbuffer = convert(model, len(columns), config.max_frames, precision)
     return write_submission(flatbuffer, columns, out)
+
+
+def _export_in_tensorflow_process(run: str | Path, out: str | Path, precision: str) -> Path:
+    """A process's Keras backend is fixed once Keras is imported, and the weights file is
+    backend-neutral: so a run trained under JAX is exported by `python -m fingerspell export`
+    under TensorFlow, on the CPU (the accelerator stays with the process that holds it)."""
+    path = [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": "-1",
+           "PYTHONPATH": os.pathsep.join(filter(None, path))}  # fmt: skip
+    command = [sys.executable, "-m", "fingerspell", "export", "--run", str(run), "--out", str(out),
+               "--precision", precision]  # fmt: skip
+    print(f"exporting under the TensorFlow backend in a separate process (this one runs "
+          f"{keras.backend.backend()})")  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # the converter's own error lines, not its long graph dump
+        errors = [line for line in done.stderr.splitlines() if "rror" in line][-6:]
+        raise RuntimeError("export under TensorFlow failed:\n" + "\n".join(errors)[-4000:])
+    return Path(out) / "submission.zip"
 
 
 def op_summary(tflite_path: str | Path) -> dict[str, int]:

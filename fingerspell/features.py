@@ -1,7 +1,7 @@
 """Feature preprocessing, one Keras layer used by training and inside the exported TFLite graph.
 
-Written with ops that convert to TFLite builtins: NaN is detected as "not |x| < 1e6" (no IsFinite
-in TFLite), branches are `where` selections, and frame resampling is a gather.
+Written with `keras.ops` that convert to TFLite builtins: NaN is detected as "not |x| < 1e6" (no
+IsFinite in TFLite) and branches are `where` selections.
 """
 
 from __future__ import annotations
@@ -25,13 +25,6 @@ def model_landmarks(name: str) -> list[int]:
     return schema.resolve_landmarks(name)
 
 
-def resample_indices(n_frames, max_frames: int):
-    """Indices that keep every frame of a short sequence and evenly pick `max_frames` of a long
-    one (nearest frame, so NaN never bleeds into neighbours)."""
-    n_out = ops.minimum(n_frames, max_frames)
-    return ops.floor_divide(ops.arange(n_out) * n_frames, ops.maximum(n_out, 1))
-
-
 def _mirror_permutation(landmarks: list[int]) -> np.ndarray:
     """Position of each landmark's mirror partner among `landmarks` (itself if it has none)."""
     partner = {}
@@ -53,9 +46,13 @@ class LandmarkFeatures(keras.layers.Layer):
     left-handed signers onto the right; the signing hand relative to its wrist and scaled by its
     mean palm size; every point relative to the sequence's NaN-aware mean and spread; frame
     deltas of the hand. Missing values become 0. Also returns the frame mask (1.0 where any
-    landmark was detected; padding frames are all NaN)."""
+    landmark was detected; padding frames are all NaN).
+
+    Always computes in float32, whatever the mixed-precision policy: bfloat16's spacing near 1.0
+    (2^-7) is coarser than a hand's movement between two frames in normalised coordinates."""
 
     def __init__(self, landmarks: list[int], **kwargs):
+        kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.landmarks = [int(i) for i in landmarks]
         position = {lm: i for i, lm in enumerate(self.landmarks)}

@@ -1,24 +1,11 @@
-"""The competition's metric and CTC greedy decoding, exactly as the evaluator scores them."""
+"""The competition's metric, exactly as the evaluator scores: (N − D) / N with Levenshtein D.
+(Greedy CTC decoding is `model.greedy_decode`, shared by Keras and the exported graph.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 from rapidfuzz.distance import Levenshtein
-
-from fingerspell import schema
-
-
-def greedy_decode(logits: np.ndarray) -> list[int]:
-    """Best path of one sequence [T, 60]: collapse repeats, then drop blanks."""
-    best = np.asarray(logits).argmax(-1)
-    keep = np.r_[True, best[1:] != best[:-1]] & (best != schema.BLANK)
-    return best[keep].tolist()
-
-
-def decode_batch(logits: np.ndarray) -> list[str]:
-    return [schema.decode_indices(greedy_decode(sequence)) for sequence in logits]
 
 
 def edit_distance(truth: str, prediction: str) -> int:

@@ -5,19 +5,26 @@ CTC head over 59 characters + blank. Conv block: expand → causal depthwise con
 efficient channel attention → project → dropout, residual. Transformer block: pre-norm
 multi-head self-attention with the padding mask, feed-forward, residual. Time stays dynamic, so
 the same graph serves static-shape training batches and single variable-length TFLite calls.
+
+Only `keras.ops`: the model, its loss and its greedy decoding run under JAX and TensorFlow alike.
+Under mixed precision the feature layer and the head stay float32 (see `build_model`).
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from fingerspell import schema
 from fingerspell.config import Config
 from fingerspell.features import LandmarkFeatures, model_landmarks
 
+# Batch statistics over all replicas: MirroredStrategy must be asked to; JAX's DataParallel
+# computes them over the global batch anyway (one program over the sharded batch), and refuses
+# the flag.
+SYNC_BATCH_NORM = keras.backend.backend() == "tensorflow"
 N_CLASSES = schema.N_CHARS + 1  # characters + CTC blank (the last class)
+BLANK = schema.BLANK
 
 
 @keras.saving.register_keras_serializable("fingerspell")
@@ -47,7 +54,7 @@ class ConvBlock(layers.Layer):
         self.expand = layers.Dense(dim * expand, activation="swish")
         self.pad = layers.ZeroPadding1D((kernel - 1, 0))  # causal: no frame sees the future
         self.depthwise = layers.DepthwiseConv1D(kernel, use_bias=False)
-        self.norm = layers.BatchNormalization(momentum=0.95, synchronized=True)
+        self.norm = layers.BatchNormalization(momentum=0.95, synchronized=SYNC_BATCH_NORM)
         self.eca = ECA()
         self.project = layers.Dense(dim)
         self.dropout = layers.Dropout(dropout, noise_shape=(None, 1, 1))
@@ -93,7 +100,7 @@ class BlankOnPadding(layers.Layer):
     """Padding frames predict blank with certainty, so CTC can run over the full frame budget."""
 
     def call(self, logits, mask):
-        blank = ops.one_hot(ops.full(ops.shape(logits)[:2], N_CLASSES - 1), N_CLASSES) * 30.0
+        blank = ops.one_hot(ops.full(ops.shape(logits)[:2], BLANK, dtype="int32"), N_CLASSES) * 30.0
         return ops.where(mask[..., None] > 0.5, logits, ops.cast(blank, logits.dtype))
 
 
@@ -104,7 +111,7 @@ def build_model(config: Config) -> keras.Model:
     inputs = keras.Input((None, 3 * len(landmarks)), name="inputs")
     features, mask = LandmarkFeatures(landmarks, name="features")(inputs)
     x = layers.Dense(dim, use_bias=False, name="stem")(features)
-    x = layers.BatchNormalization(momentum=0.95, synchronized=True, name="stem_norm")(x)
+    x = layers.BatchNormalization(momentum=0.95, synchronized=SYNC_BATCH_NORM, name="stem_norm")(x)
     for b in range(int(settings["blocks"])):
         for c in range(3):
             block = ConvBlock(dim, int(settings["kernel"]), int(settings["expand"]), drop,
@@ -121,16 +128,34 @@ def build_model(config: Config) -> keras.Model:
 
 def ctc_loss(labels, logits):
     """Per-sequence CTC loss; labels padded with -1. A label that no alignment fits (more
-    characters plus repeats than frames) contributes 0 rather than a huge, meaningless loss."""
-    labels = tf.cast(labels, tf.int32)
+    characters plus repeats than frames) contributes 0 rather than a huge, meaningless loss
+    (both backends return a large finite value there, not inf)."""
+    labels = ops.cast(labels, "int32")
     valid = labels >= 0
-    label_length = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
-    repeats = tf.reduce_sum(tf.cast((labels[:, 1:] == labels[:, :-1]) & valid[:, 1:], tf.int32), 1)
-    logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
-    loss = tf.nn.ctc_loss(
-        labels=tf.maximum(labels, 0), logits=tf.cast(logits, tf.float32),
-        label_length=label_length, logit_length=logit_length,
-        logits_time_major=False, blank_index=N_CLASSES - 1,
-    )  # fmt: skip
-    feasible = (label_length + repeats <= logit_length) & tf.math.is_finite(loss)
-    return tf.where(feasible, loss, tf.zeros_like(loss))
+    label_length = ops.sum(ops.cast(valid, "int32"), axis=1)
+    repeats = ops.sum(ops.cast((labels[:, 1:] == labels[:, :-1]) & valid[:, 1:], "int32"), axis=1)
+    logit_length = ops.full((ops.shape(logits)[0],), ops.shape(logits)[1], dtype="int32")
+    loss = ops.ctc_loss(ops.maximum(labels, 0), ops.cast(logits, "float32"), label_length,
+                        logit_length, mask_index=BLANK)  # fmt: skip
+    feasible = (label_length + repeats <= logit_length) & ops.isfinite(loss)
+    return ops.where(feasible, loss, ops.zeros_like(loss))
+
+
+def greedy_decode(logits):
+    """Best path of a batch [B, T, classes] → [B, T] character indices, -1 where CTC drops a
+    frame (a blank, or a repeat of the previous frame's class). The one decoding rule of the
+    project: validation, the Keras parity check and the exported graph all use it."""
+    # argmax of the integer "is the maximum" mask: the first best class, as a float argmax, but
+    # TensorFlow's float argmax adds a -0.0 test (BitwiseAnd) that TFLite has no builtin for.
+    is_best = ops.cast(logits >= ops.max(logits, axis=-1, keepdims=True), "int32")
+    best = ops.argmax(is_best, axis=-1)
+    previous = ops.concatenate([ops.full_like(best[:, :1], -1), best[:, :-1]], axis=1)
+    return ops.where((best != previous) & (best != BLANK), best, -1)
+
+
+def decoding_model(model: keras.Model) -> keras.Model:
+    """The model with greedy decoding on top, so `predict` returns [B, T] indices (small enough
+    to gather from every device) through the compiled prediction path of any backend."""
+    # float32 like the logits: under a mixed policy the Lambda would cast them down before argmax.
+    decoded = layers.Lambda(greedy_decode, name="greedy_decode", dtype="float32")(model.output)
+    return keras.Model(model.input, decoded, name=f"{model.name}_decoder")

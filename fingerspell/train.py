@@ -1,37 +1,26 @@
-"""Stage 2: training. Strategy and precision picked for the hardware; a checkpoint every epoch,
-resumable; CSV log and TensorBoard; the competition metric on the validation fold every epoch."""
+"""Stage 2: training, under JAX or TensorFlow. The backend, distribution and precision follow
+the hardware (`devices`); a checkpoint every epoch, resumable; CSV log and TensorBoard; the
+competition metric on the validation fold every epoch, through the compiled prediction path."""
 
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from fingerspell import dataset, metric, records, schema
+from fingerspell import dataset, devices, metric, records, schema
 from fingerspell.config import Config
 from fingerspell.features import model_landmarks
-from fingerspell.model import build_model, ctc_loss
+from fingerspell.model import build_model, ctc_loss, decoding_model
 
 BACKUP = "backup"
 BEST = "best.weights.h5"
-
-
-def pick_strategy() -> tuple[tf.distribute.Strategy, str]:
-    """TPU if one answers, several GPUs mirrored, else the default; with its mixed precision."""
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver), "mixed_bfloat16"
-    except (ValueError, tf.errors.NotFoundError, RuntimeError):
-        pass
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy(), "mixed_float16"
-    return tf.distribute.get_strategy(), ("mixed_float16" if gpus else "float32")
+RUN_INFO = "run.json"
 
 
 def training_folds(config: Config) -> tuple[list[int], list[int]]:
@@ -44,12 +33,12 @@ def training_folds(config: Config) -> tuple[list[int], list[int]]:
 class CompetitionScore(keras.callbacks.Callback):
     """Greedy-decodes the validation fold after each epoch and logs `val_score`, (N − D) / N."""
 
-    def __init__(self, data: tf.data.Dataset):
+    def __init__(self, decoder: keras.Model, data: tf.data.Dataset):
         super().__init__()
-        self.data = data
+        self.decoder, self.data = decoder, data
 
     def on_epoch_end(self, epoch, logs=None):
-        truths, predictions = evaluate(self.model, self.data)
+        truths, predictions = evaluate(self.decoder, self.data)
         logs = logs if logs is not None else {}
         logs["val_score"] = metric.score(truths, predictions)
         print(f" — val_score {logs['val_score']:.4f}; e.g. {truths[0]!r} → {predictions[0]!r}")
@@ -63,16 +52,23 @@ class EpochSeededDropout(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         for layer in self.model._flatten_layers():
             for generator in getattr(layer, "_seed_generators", []):
-                seed = generator.state.numpy()[0]
-                generator.state.assign(np.array([seed, epoch * 1_000_003], np.int64))
+                seed = keras.ops.convert_to_numpy(generator.state)[0]
+                # The state's dtype is the backend's (int64 under TensorFlow, uint32 under JAX).
+                state = np.array([seed, epoch * 1_000_003]).astype(generator.state.dtype)
+                generator.state.assign(state)
 
 
-def evaluate(model: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
+def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
+    """(truths, greedy-decoded predictions) of an evaluation dataset of (frames, labels, ids);
+    the rows that pad its last batch (id -1) are left out."""
+    decoded = decoder.predict(data.map(lambda frames, labels, ids: frames), verbose=0)
     truths, predictions = [], []
-    for frames, labels in data:
-        logits = model(frames, training=False).numpy()
-        predictions += metric.decode_batch(logits)
-        truths += [schema.decode_indices(row[row >= 0]) for row in labels.numpy()]
+    rows = iter(decoded)
+    for labels, ids in data.map(lambda frames, labels, ids: (labels, ids)).as_numpy_iterator():
+        for label, sequence_id, row in zip(labels, ids, rows):
+            if sequence_id >= 0:
+                truths.append(schema.decode_indices(label))
+                predictions.append(schema.decode_indices(row))
     return truths, predictions
 
 
@@ -83,39 +79,71 @@ def _resumed_epoch(run: Path) -> int:
     return int(json.loads(state.read_text())["epoch"]) if state.exists() else 0
 
 
-def _schedule(config: Config, steps_per_epoch: int):
+def _schedule(config: Config, steps_per_epoch: int, peak: float):
     total = max(1, config.epochs * steps_per_epoch)
     warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
     return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=total - warmup, warmup_target=config.learning_rate,
-        warmup_steps=warmup, alpha=0.02,
+        0.0, decay_steps=total - warmup, warmup_target=peak, warmup_steps=warmup, alpha=0.02,
+    )  # fmt: skip
+
+
+def _steps_per_execution(config: Config, hardware: devices.Hardware, steps: int) -> int:
+    """Training steps per compiled call: many on a TPU, where each call from the host costs more
+    than a tiny model's step. Always a divisor of the epoch, or the last call of an epoch would
+    run on into the next epoch's data."""
+    wanted = config.steps_per_execution or (32 if hardware.platform == "tpu" else 1)
+    return max(d for d in range(1, min(wanted, steps) + 1) if steps % d == 0)
+
+
+def plan_run(records_dir: str, config: Config, hardware: devices.Hardware) -> devices.RunInfo:
+    """What a run will train on and how: precision, distribution, global batch (the per-device
+    batch × devices), learning rate and steps."""
+    meta = records.load_metadata(records_dir)
+    train_folds, _ = training_folds(config)
+    usable = sum(meta["usable_per_fold"][str(k)] for k in train_folds)
+    global_batch = config.batch_size * hardware.devices
+    steps = usable // global_batch
+    if steps == 0:
+        raise ValueError(f"{usable} training sequences: less than a global batch of "
+                         f"{global_batch} ({config.batch_size} a device × {hardware.devices})")
+    return devices.RunInfo(
+        backend=hardware.backend, distribution=devices.distribution_name(hardware),
+        device_kind=hardware.device_kind,
+        devices=hardware.devices, precision=devices.pick_precision(config.precision, hardware),
+        global_batch=global_batch,
+        # Adam's square-root rule: the gradient noise falls with √batch (Malladi et al., 2022).
+        learning_rate=config.learning_rate * math.sqrt(hardware.devices),
+        steps_per_epoch=steps, steps_per_execution=_steps_per_execution(config, hardware, steps),
+        versions=devices.framework_versions(),
     )  # fmt: skip
 
 
 def train(
     records_dir: str, run: str | Path, config: Config, resume: bool = False, wandb: bool = False,
-    strategy: tf.distribute.Strategy | None = None, verbose: int = 1,
-    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int = 1, callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> keras.callbacks.History:  # fmt: skip
-    """Train a model into the run folder: config.json, best.weights.h5, history.csv, logs/.
-    `callbacks` are extra Keras callbacks (a notebook's plots, early stopping); they run after
-    the run's own, so an epoch's checkpoint is written before they see it."""
+    """Train a model into the run folder: config.json, run.json, best.weights.h5, history.csv,
+    logs/. Runs on the Keras backend in force (see `devices.use_backend`), over every local
+    device. `callbacks` are extra Keras callbacks (a notebook's plots, early stopping); they run
+    after the run's own, so an epoch's checkpoint is written before they see it."""
     extra = list(callbacks or [])
     run = Path(run)
     if (run / BACKUP).exists() and not resume:
         raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
                               "or another --out")  # fmt: skip
+    hardware = devices.local_hardware()
+    info = plan_run(records_dir, config, hardware)
+    if wandb:
+        _require_wandb()
     run.mkdir(parents=True, exist_ok=True)
     config.save(run / "config.json")
     keras.utils.set_random_seed(config.seed)
-    strategy, precision = (strategy, "float32") if strategy else pick_strategy()
-    keras.mixed_precision.set_global_policy(precision)
-    meta = records.load_metadata(records_dir)
+    (run / RUN_INFO).write_text(json.dumps(info.as_dict(), indent=2), encoding="utf-8")
+    print(f"training on {info.summary()}")
+    _log_run_info(run, info)
+
     train_folds, val_folds = training_folds(config)
-    usable = sum(meta["usable_per_fold"][str(k)] for k in train_folds)
-    steps = usable // config.batch_size
-    if steps == 0:
-        raise ValueError(f"{usable} training sequences: less than a batch of {config.batch_size}")
+    steps, batch = info.steps_per_epoch, info.global_batch
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
     from fingerspell.augment import Augmenter
@@ -124,19 +152,39 @@ def train(
 
     def epoch_data(epoch):
         return dataset.make_dataset(
-            records_dir, train_folds, config.batch_size, config.max_frames, True, landmarks,
+            records_dir, train_folds, batch, config.max_frames, True, landmarks,
             config.max_phrase, seed=config.seed + epoch, augment=augmenter,
         ).take(steps)  # fmt: skip
 
     # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
     train_data = tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_data)
-    callbacks = []
-    if val_folds:
-        val_data = dataset.make_dataset(records_dir, val_folds, config.batch_size,
-                                        config.max_frames, False, landmarks, config.max_phrase)
-        callbacks.append(CompetitionScore(val_data))
-    monitor, mode = ("val_score", "max") if val_folds else ("loss", "min")
-    callbacks += [
+    own = _run_callbacks(run, resume, validating=bool(val_folds))
+    if wandb:
+        own.append(_wandb_callback(run, config, info))
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(info.precision)
+    try:
+        with devices.distribution_scope(hardware):
+            model = build_model(config)
+            optimizer = keras.optimizers.AdamW(
+                _schedule(config, steps, info.learning_rate), weight_decay=config.weight_decay,
+                global_clipnorm=config.clip_norm,
+            )  # fmt: skip
+            model.compile(optimizer, loss=ctc_loss, steps_per_execution=info.steps_per_execution)
+            if val_folds:
+                val_data = dataset.make_dataset(records_dir, val_folds, batch, config.max_frames,
+                                                False, landmarks, config.max_phrase)
+                own.insert(0, CompetitionScore(decoding_model(model), val_data))
+            return model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps,
+                             callbacks=own + extra, verbose=verbose)  # fmt: skip
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _run_callbacks(run: Path, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:
+    """Backup for --resume, best and last weights, CSV and TensorBoard logs."""
+    monitor, mode = ("val_score", "max") if validating else ("loss", "min")
+    return [
         EpochSeededDropout(),
         keras.callbacks.BackupAndRestore(str(run / BACKUP), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(str(run / BEST), monitor=monitor, mode=mode,
@@ -145,30 +193,37 @@ def train(
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
     ]  # fmt: skip
-    if wandb:
-        callbacks.append(_wandb_callback(run, config))
-    callbacks += extra
-    with strategy.scope():
-        model = build_model(config)
-        optimizer = keras.optimizers.AdamW(
-            _schedule(config, steps), weight_decay=config.weight_decay,
-            global_clipnorm=config.clip_norm,
-        )  # fmt: skip
-        model.compile(optimizer, loss=ctc_loss)
-    return model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps,
-                     callbacks=callbacks, verbose=verbose)  # fmt: skip
 
 
-def _wandb_callback(run: Path, config: Config) -> keras.callbacks.Callback:
+def _log_run_info(run: Path, info: devices.RunInfo) -> None:
+    """The run's hardware and settings as a TensorBoard text summary (tab TEXT)."""
+    table = "\n".join(f"| {k} | {v} |" for k, v in info.as_dict().items())
+    with tf.summary.create_file_writer(str(run / "logs" / "run")).as_default():
+        tf.summary.text("run", "| setting | value |\n| --- | --- |\n" + table, step=0)
+
+
+def run_info(run: str | Path) -> dict:
+    """The run's run.json: what it trained on."""
+    return json.loads((Path(run) / RUN_INFO).read_text(encoding="utf-8"))
+
+
+def _require_wandb() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("wandb") is None:
+        raise ModuleNotFoundError("--wandb needs Weights & Biases: pip install wandb")
+
+
+def _wandb_callback(run: Path, config: Config, info: devices.RunInfo) -> keras.callbacks.Callback:
     """W&B logging, offline unless the user configured a key."""
     import os
-    from dataclasses import asdict
 
     import wandb
 
     if not os.environ.get("WANDB_API_KEY") and not os.environ.get("WANDB_MODE"):
         os.environ["WANDB_MODE"] = "offline"
-    wandb.init(project="fingerspell", dir=str(run), config=asdict(config))
+    wandb.init(project="fingerspell", dir=str(run),
+               config={**asdict(config), "run": info.as_dict()})  # fmt: skip
     from wandb.integration.keras import WandbMetricsLogger
 
     return WandbMetricsLogger()
@@ -194,7 +249,7 @@ def sample_predictions(run: str | Path, records_dir: str, n: int = 12):
     landmarks = model_landmarks(config.model_landmarks)
     data = dataset.make_dataset(records_dir, folds, n, config.max_frames, False, landmarks,
                                 config.max_phrase)  # fmt: skip
-    truths, predictions = evaluate(model, data.take(1))
+    truths, predictions = evaluate(decoding_model(model), data.take(1))
     table = pd.DataFrame({"truth": truths, "prediction": predictions})
     table["distance"] = [metric.edit_distance(t, p) for t, p in zip(truths, predictions)]
     return table

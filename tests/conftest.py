@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import keras
 import pytest
 
 from fingerspell import synthetic
@@ -30,9 +31,11 @@ DEMO_SEQUENCES = 120
 
 
 def demo_config():
+    """Two epochs of 6 steps (96 usable training sequences), 2 steps per compiled call: the
+    resume test then covers several steps per execution on both backends."""
     from fingerspell.config import Config
 
-    return Config(epochs=2, batch_size=16, max_frames=64)
+    return Config(epochs=2, batch_size=16, max_frames=64, steps_per_execution=2)
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +45,9 @@ def demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)
     return out
+
+
+# Tests that start their own processes for each backend need to run in one pass only: the
+# TensorFlow one (tests/test_jax.py runs the backend-neutral files again under JAX).
+once = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                          reason="starts its own processes; runs in the TensorFlow pass")

@@ -1,12 +1,15 @@
-"""The Conv1D + Transformer CTC model: presets, shapes, padding, loss."""
+"""The Conv1D + Transformer CTC model: presets, shapes, padding, loss, decoding, precision.
+Backend-neutral: tests/test_jax.py runs this file again under JAX."""
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from fingerspell import schema
 from fingerspell.config import PRESETS, Config
-from fingerspell.export import MAX_BYTES
-from fingerspell.model import N_CLASSES, build_model, ctc_loss
+from fingerspell.model import N_CLASSES, build_model, ctc_loss, greedy_decode
+
+MAX_BYTES = 40 * 1024 * 1024  # the competition's limit (export.MAX_BYTES; export needs TensorFlow)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -24,28 +27,33 @@ def test_output_shape_and_blank_on_padding():
     frames = np.random.default_rng(0).uniform(size=(2, 30, model.input_shape[-1]))
     frames = frames.astype(np.float32)
     frames[1, 20:] = np.nan  # padding: nothing detected
-    logits = model(frames, training=False).numpy()
+    logits = keras.ops.convert_to_numpy(model(frames, training=False))
     assert logits.shape == (2, 30, N_CLASSES)
     assert (logits[1, 20:].argmax(-1) == N_CLASSES - 1).all()
     assert np.isfinite(logits).all()
 
 
 def test_ctc_loss_is_finite_and_zero_for_impossible_alignments():
-    logits = tf.random.stateless_normal([4, 10, N_CLASSES], [1, 2])
-    labels = tf.constant([[1, 2, 3] + [-1] * 9, [4, 4] + [-1] * 10, list(range(12)),
-                          [5] * 6 + [-1] * 6])  # fmt: skip
-    loss = ctc_loss(labels, logits).numpy()
+    logits = np.random.default_rng(2).normal(size=(4, 10, N_CLASSES)).astype(np.float32)
+    labels = np.array([[1, 2, 3] + [-1] * 9, [4, 4] + [-1] * 10, list(range(12)),
+                       [5] * 6 + [-1] * 6])  # fmt: skip
+    loss = keras.ops.convert_to_numpy(ctc_loss(labels, logits))
     assert np.isfinite(loss).all()
     assert loss[0] > 0 and loss[1] > 0
     assert loss[2] == 0  # 12 characters cannot align to 10 frames
     assert loss[3] == 0  # 6 repeated characters need 11 frames (a blank between each pair)
 
 
-def test_a_few_steps_reduce_the_loss():
-    import keras
+@pytest.fixture
+def one_block(monkeypatch) -> Config:
+    """`tiny` with one block: what these tests check does not depend on depth, compiling does."""
+    monkeypatch.setitem(PRESETS, "one-block", {**PRESETS["tiny"], "blocks": 1})
+    return Config(preset="one-block")
 
+
+def test_a_few_steps_reduce_the_loss(one_block):
     keras.utils.set_random_seed(0)
-    model = build_model(Config())
+    model = build_model(one_block)
     model.compile(keras.optimizers.Adam(3e-3), loss=ctc_loss)
     frames = np.random.default_rng(1).uniform(size=(4, 40, model.input_shape[-1]))
     labels = np.full((4, 8), -1)
@@ -54,3 +62,58 @@ def test_a_few_steps_reduce_the_loss():
     for _ in range(20):
         last = model.train_on_batch(frames.astype(np.float32), labels)
     assert last < 0.5 * first
+
+
+def _logits(path):
+    out = np.zeros((1, len(path), N_CLASSES), np.float32)
+    out[0, np.arange(len(path)), path] = 1
+    return out
+
+
+def test_greedy_decode_collapses_repeats_drops_blanks_and_keeps_the_last_run():
+    b = schema.BLANK
+    a, el = schema.char_to_index()["a"], schema.char_to_index()["l"]
+    path = [b, a, a, b, el, el, b, el, a]  # "a", "l", "l" separated by a blank, final "a" kept
+    decoded = keras.ops.convert_to_numpy(greedy_decode(_logits(path)))
+    assert decoded.tolist() == [[-1, a, -1, -1, el, -1, -1, el, a]]
+    assert schema.decode_indices(decoded[0]) == "alla"
+
+
+def test_greedy_decode_takes_the_first_of_tied_classes():
+    logits = np.zeros((1, 2, N_CLASSES), np.float32)
+    logits[0, :, [3, 7]] = 1.0  # classes 3 and 7 tie in both frames
+    assert keras.ops.convert_to_numpy(greedy_decode(logits)).tolist() == [[3, -1]]
+
+
+@pytest.fixture
+def policy():
+    """Sets a global dtype policy for one test and restores float32 after it."""
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_one_training_step_under_each_precision(policy, one_block, precision):
+    """The feature layer and the head stay float32; the body computes in the policy's type;
+    the loss is finite and the weights move (float16's loss scaling may skip the first steps)."""
+    policy(precision)
+    keras.utils.set_random_seed(0)
+    model = build_model(one_block)
+    compute = precision.removeprefix("mixed_")
+    assert model.get_layer("features").compute_dtype == "float32"
+    assert model.get_layer("stem").compute_dtype == compute
+    assert model.get_layer("conv0_0").compute_dtype == compute
+    model.compile(keras.optimizers.AdamW(1e-3), loss=ctc_loss)
+    rng = np.random.default_rng(1)
+    frames = rng.uniform(size=(4, 40, model.input_shape[-1])).astype(np.float32)
+    frames[1, 30:] = np.nan  # padding
+    labels = np.full((4, 8), -1)
+    labels[:, :3] = [[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 5, 9]]
+    before = [w.copy() for w in model.get_weights()]
+    losses = [float(model.train_on_batch(frames, labels)) for _ in range(6)]
+    assert np.isfinite(losses).all(), losses
+    after = model.get_weights()
+    assert all(np.isfinite(w).all() for w in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    logits = model.predict(frames, verbose=0)
+    assert logits.dtype == np.float32 and np.isfinite(logits).all()

@@ -127,7 +127,19 @@ def test_deterministic_mode_repeats_exactly(records_dir):
     first = [b[1].numpy() for b in make()]
     second = [b[1].numpy() for b in make()]
     assert all((a == b).all() for a, b in zip(first, second, strict=True))
-    assert sum(len(b) for b in first) == 150
+
+
+def test_evaluation_batches_hold_every_sequence_once_and_pad_the_last(records_dir):
+    landmarks = model_landmarks("model")
+    batches = list(dataset.make_dataset(str(records_dir), [0, 1, 2], 16, 64, False, landmarks))
+    assert all(frames.shape[0] == 16 for frames, _, _ in batches)  # static, device-divisible
+    ids = np.concatenate([b[2].numpy() for b in batches])
+    real = ids[ids >= 0]
+    assert len(real) == len(set(real)) == 150
+    assert (ids[len(real):] == -1).all()  # padding only at the end
+    frames, labels, last = batches[-1]
+    pad = last.numpy() < 0
+    assert np.isnan(frames.numpy()[pad]).all() and (labels.numpy()[pad] == -1).all()
 
 
 def test_missing_columns_in_records_are_explained(records_dir):
