@@ -71,13 +71,13 @@ def use_backend(name: str = "auto") -> str:
     if wanted:
         os.environ["KERAS_BACKEND"] = wanted
     if (wanted or os.environ.get("KERAS_BACKEND")) == "jax":
-        _keep_tensorflow_off_accelerators()
+        keep_tensorflow_off_accelerators()
     import keras
 
     return keras.backend.backend()
 
 
-def _keep_tensorflow_off_accelerators() -> None:
+def keep_tensorflow_off_accelerators() -> None:
     """Under JAX, TensorFlow only runs tf.data: hidden from the GPUs it would otherwise claim
     memory on beside JAX."""
     import tensorflow as tf

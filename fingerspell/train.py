@@ -131,6 +131,8 @@ def train(
     if (run / BACKUP).exists() and not resume:
         raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
                               "or another --out")  # fmt: skip
+    if keras.backend.backend() == "jax":
+        devices.keep_tensorflow_off_accelerators()  # TensorFlow only feeds tf.data here
     hardware = devices.local_hardware()
     info = plan_run(records_dir, config, hardware)
     if wandb:

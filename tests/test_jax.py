@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import once
 
 ROOT = Path(__file__).resolve().parents[1]
-UNDER_JAX = ["tests/test_model.py", "tests/test_train.py", "tests/test_demo.py",
-             "tests/test_export.py"]  # fmt: skip
+UNDER_JAX = ["tests/test_devices.py", "tests/test_model.py", "tests/test_train.py",
+             "tests/test_demo.py", "tests/test_export.py"]  # fmt: skip
 
 
 @once

@@ -51,19 +51,6 @@ def one_block(monkeypatch) -> Config:
     return Config(preset="one-block")
 
 
-def test_a_few_steps_reduce_the_loss(one_block):
-    keras.utils.set_random_seed(0)
-    model = build_model(one_block)
-    model.compile(keras.optimizers.Adam(3e-3), loss=ctc_loss)
-    frames = np.random.default_rng(1).uniform(size=(4, 40, model.input_shape[-1]))
-    labels = np.full((4, 8), -1)
-    labels[:, :3] = [[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 5, 9]]
-    first = model.train_on_batch(frames.astype(np.float32), labels)
-    for _ in range(20):
-        last = model.train_on_batch(frames.astype(np.float32), labels)
-    assert last < 0.5 * first
-
-
 def _logits(path):
     out = np.zeros((1, len(path), N_CLASSES), np.float32)
     out[0, np.arange(len(path)), path] = 1
@@ -95,7 +82,8 @@ def policy():
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
 def test_one_training_step_under_each_precision(policy, one_block, precision):
     """The feature layer and the head stay float32; the body computes in the policy's type;
-    the loss is finite and the weights move (float16's loss scaling may skip the first steps)."""
+    the loss is finite and falls (float16's loss scaling may skip its first steps: there the
+    weights must still move)."""
     policy(precision)
     keras.utils.set_random_seed(0)
     model = build_model(one_block)
@@ -103,7 +91,7 @@ def test_one_training_step_under_each_precision(policy, one_block, precision):
     assert model.get_layer("features").compute_dtype == "float32"
     assert model.get_layer("stem").compute_dtype == compute
     assert model.get_layer("conv0_0").compute_dtype == compute
-    model.compile(keras.optimizers.AdamW(1e-3), loss=ctc_loss)
+    model.compile(keras.optimizers.AdamW(3e-3), loss=ctc_loss)
     rng = np.random.default_rng(1)
     frames = rng.uniform(size=(4, 40, model.input_shape[-1])).astype(np.float32)
     frames[1, 30:] = np.nan  # padding
@@ -112,6 +100,8 @@ def test_one_training_step_under_each_precision(policy, one_block, precision):
     before = [w.copy() for w in model.get_weights()]
     losses = [float(model.train_on_batch(frames, labels)) for _ in range(6)]
     assert np.isfinite(losses).all(), losses
+    if precision != "mixed_float16":
+        assert losses[-1] < 0.8 * losses[0], losses
     after = model.get_weights()
     assert all(np.isfinite(w).all() for w in after)
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))

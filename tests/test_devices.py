@@ -1,0 +1,48 @@
+"""Backend choice, precision and distribution rules, and the machine description."""
+
+import keras
+import pytest
+
+from fingerspell import devices, environment
+from fingerspell.devices import Hardware
+
+CPU = Hardware("tensorflow", "cpu", "cpu", 1, False)
+T4 = Hardware("tensorflow", "gpu", "Tesla T4", 2, False)
+A100 = Hardware("jax", "gpu", "NVIDIA A100-SXM4-40GB", 1, True)
+TPU = Hardware("jax", "tpu", "TPU v5 lite", 8, True)
+
+
+@pytest.mark.parametrize("hardware, expected", [(CPU, "float32"), (T4, "mixed_float16"),
+                                                (A100, "mixed_bfloat16"),
+                                                (TPU, "mixed_bfloat16")])  # fmt: skip
+def test_auto_precision_follows_the_hardware(hardware, expected):
+    assert devices.pick_precision("auto", hardware) == expected
+    assert devices.pick_precision("mixed_float16", hardware) == "mixed_float16"  # as asked
+    with pytest.raises(ValueError, match="precision must be one of"):
+        devices.pick_precision("fp16", hardware)
+
+
+def test_distribution_names():
+    assert devices.distribution_name(CPU) == "single device"
+    assert devices.distribution_name(T4) == "MirroredStrategy over 2 devices"
+    assert devices.distribution_name(TPU) == "DataParallel over 8 devices"
+
+
+def test_the_backend_cannot_change_once_keras_runs():
+    current = keras.backend.backend()
+    other = "jax" if current == "tensorflow" else "tensorflow"
+    assert devices.use_backend(current) == current
+    assert devices.use_backend("auto") == current  # no TPU here: Keras keeps its own
+    with pytest.raises(RuntimeError, match="restart the kernel"):
+        devices.use_backend(other)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        devices.use_backend("torch")
+
+
+def test_this_machine_is_described_without_starting_a_framework():
+    assert devices.tpu_chips() == 0  # the CI machine has no TPU
+    hardware = devices.local_hardware()
+    assert (hardware.backend, hardware.platform) == (keras.backend.backend(), "cpu")
+    text = environment.describe()
+    assert text.startswith(environment.platform()) and "CPU" in text
+    assert f"keras {keras.__version__}" in text
