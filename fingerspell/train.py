@@ -31,17 +31,21 @@ def training_folds(config: Config) -> tuple[list[int], list[int]]:
 
 
 class CompetitionScore(keras.callbacks.Callback):
-    """Greedy-decodes the validation fold after each epoch and logs `val_score`, (N − D) / N."""
+    """Greedy-decodes the validation fold after each epoch and logs `val_score`, (N − D) / N.
+    The phrases are read once; each epoch only predicts."""
 
     def __init__(self, decoder: keras.Model, data: tf.data.Dataset):
         super().__init__()
         self.decoder, self.data = decoder, data
+        self.truths, self.real = None, None
 
     def on_epoch_end(self, epoch, logs=None):
-        truths, predictions = evaluate(self.decoder, self.data)
+        if self.truths is None:
+            self.truths, self.real = truths_of(self.data)
+        predictions = predictions_of(self.decoder, self.data, self.real)
         logs = logs if logs is not None else {}
-        logs["val_score"] = metric.score(truths, predictions)
-        print(f" — val_score {logs['val_score']:.4f}; e.g. {truths[0]!r} → {predictions[0]!r}")
+        logs["val_score"] = metric.score(self.truths, predictions)
+        print(f" — val_score {logs['val_score']:.4f}; e.g. {self.truths[0]!r} → {predictions[0]!r}")
 
 
 class EpochSeededDropout(keras.callbacks.Callback):
@@ -58,18 +62,26 @@ class EpochSeededDropout(keras.callbacks.Callback):
                 generator.state.assign(state)
 
 
-def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
-    """(truths, greedy-decoded predictions) of an evaluation dataset of (frames, labels, ids);
-    the rows that pad its last batch (id -1) are left out."""
-    decoded = decoder.predict(data.map(lambda frames, labels, ids: frames), verbose=0)
-    truths, predictions = [], []
-    rows = iter(decoded)
+def truths_of(data: tf.data.Dataset) -> tuple[list[str], np.ndarray]:
+    """The phrases of an evaluation dataset of (frames, labels, ids), and which of its rows are
+    real (the rows that pad its last batch have id -1)."""
+    truths, real = [], []
     for labels, ids in data.map(lambda frames, labels, ids: (labels, ids)).as_numpy_iterator():
-        for label, sequence_id, row in zip(labels, ids, rows):
-            if sequence_id >= 0:
-                truths.append(schema.decode_indices(label))
-                predictions.append(schema.decode_indices(row))
-    return truths, predictions
+        real += list(ids >= 0)
+        truths += [schema.decode_indices(label) for label, i in zip(labels, ids) if i >= 0]
+    return truths, np.array(real)
+
+
+def predictions_of(decoder: keras.Model, data: tf.data.Dataset, real: np.ndarray) -> list[str]:
+    """Greedy-decoded strings of the real rows, through the decoder's compiled predict."""
+    decoded = decoder.predict(data.map(lambda frames, labels, ids: frames), verbose=0)
+    return [schema.decode_indices(row) for row in decoded[real]]
+
+
+def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
+    """(truths, greedy-decoded predictions) of an evaluation dataset, padding rows left out."""
+    truths, real = truths_of(data)
+    return truths, predictions_of(decoder, data, real)
 
 
 def _resumed_epoch(run: Path) -> int:
