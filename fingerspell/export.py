@@ -117,7 +117,8 @@ def _export_in_tensorflow_process(run: str | Path, out: str | Path, precision: s
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:  # the converter's own error lines, not its long graph dump
         errors = [line for line in done.stderr.splitlines() if "rror" in line][-6:]
-        raise RuntimeError("export under TensorFlow failed:\n" + "\n".join(errors)[-4000:])
+        detail = "\n".join(errors) or done.stderr  # a killed process prints no error line
+        raise RuntimeError("export under TensorFlow failed:\n" + detail[-4000:])
     return Path(out) / "submission.zip"
 
 

@@ -7,7 +7,7 @@ multi-head self-attention with the padding mask, feed-forward, residual. Time st
 the same graph serves static-shape training batches and single variable-length TFLite calls.
 
 Only `keras.ops`: the model, its loss and its greedy decoding run under JAX and TensorFlow alike.
-Under mixed precision the feature layer and the head stay float32 (see `build_model`).
+Under mixed precision the feature layer (`LandmarkFeatures`) and the logits stay float32.
 """
 
 from __future__ import annotations
