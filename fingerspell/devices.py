@@ -15,7 +15,6 @@ import glob
 import os
 import sys
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 
 BACKENDS = ("auto", "jax", "tensorflow")
@@ -159,16 +158,6 @@ def distribution_scope(hardware: Hardware):
     kind = "GPU" if hardware.platform == "gpu" else "CPU"
     names = [d.name for d in tf.config.list_logical_devices(kind)]
     return tf.distribute.MirroredStrategy(names).scope()
-
-
-def framework_versions() -> dict[str, str]:
-    """Installed versions of the frameworks a run depends on (distribution names as pip knows
-    them, so tensorflow-cpu and tensorflow are told apart)."""
-    versions = {}
-    for name in ("keras", "jax", "jaxlib", "libtpu", "tensorflow", "tensorflow-cpu", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
 
 
 @dataclass

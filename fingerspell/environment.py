@@ -31,9 +31,9 @@ def accelerator() -> str:
 
 def describe() -> str:
     """Platform, accelerator, cores and installed framework versions; imports no framework."""
-    from fingerspell import devices
+    from fingerspell import install
 
-    versions = ", ".join(f"{name} {v}" for name, v in devices.framework_versions().items())
+    versions = ", ".join(f"{name} {v}" for name, v in install.installed_frameworks().items())
     return f"{platform()}, {accelerator()}, {os.cpu_count()} CPU cores; {versions}"
 
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fingerspell import dataset, devices, metric, records, schema
+from fingerspell import dataset, devices, install, metric, records, schema
 from fingerspell.config import Config
 from fingerspell.features import model_landmarks
 from fingerspell.model import build_model, ctc_loss, decoding_model
@@ -126,7 +126,7 @@ def plan_run(records_dir: str, config: Config, hardware: devices.Hardware) -> de
         # Adam's square-root rule: the gradient noise falls with √batch (Malladi et al., 2022).
         learning_rate=config.learning_rate * math.sqrt(hardware.devices),
         steps_per_epoch=steps, steps_per_execution=_steps_per_execution(config, hardware, steps),
-        versions=devices.framework_versions(),
+        versions=install.installed_frameworks(),
     )  # fmt: skip
 
 
