@@ -27,10 +27,11 @@ def pipeline_batches_per_second(records: str, config, batches: int) -> float:
     from fingerspell.augment import Augmenter
     from fingerspell.features import model_landmarks
 
+    landmarks = model_landmarks(config.model_landmarks)
     data = dataset.make_dataset(
-        records, [1, 2, 3], config.batch_size, config.max_frames, True,
-        model_landmarks(config.model_landmarks), config.max_phrase,
-        augment=Augmenter(config.augment, config.max_frames, max_phrase=config.max_phrase),
+        records, [1, 2, 3], config.batch_size, config.max_frames, True, landmarks,
+        config.max_phrase, augment=Augmenter(config.augment, config.max_frames, landmarks,
+                                             config.max_phrase),
     ).repeat()  # fmt: skip
     iterator = iter(data)
     next(iterator)  # start-up (file opening, tracing) is not throughput
@@ -47,7 +48,7 @@ def training_steps_per_second(records: str, config, steps: int) -> tuple[float, 
     from fingerspell.features import model_landmarks
     from fingerspell.model import build_model, ctc_loss
 
-    frames, labels = next(iter(dataset.make_dataset(
+    frames, labels, _ = next(iter(dataset.make_dataset(
         records, [1], config.batch_size, config.max_frames, True,
         model_landmarks(config.model_landmarks), config.max_phrase,
     )))  # fmt: skip

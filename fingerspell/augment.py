@@ -7,38 +7,52 @@ y block, z block) of the model's landmarks; NaN means "not detected" and stays N
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import tensorflow as tf
 
+from fingerspell import schema
 from fingerspell.config import Augmentation
-from fingerspell.features import _mirror_permutation, model_landmarks
+from fingerspell.features import MIDDLE_KNUCKLE, WRIST
 from fingerspell.schema import ASPECT
 
 
 class Augmenter:
-    def __init__(self, probabilities: Augmentation, max_frames: int, landmarks="model",
+    """Random transforms of one training sequence, each applied with its probability from
+    `Augmentation`. Every transform has two random streams of its own, one deciding whether it
+    applies and one drawing its parameters, so no two transforms move together.
+
+    There is no flip and no shift: the feature layer mirrors left-handed signers onto the right
+    and measures every point from the hand's wrist or the sequence's mean, so a mirrored or
+    shifted scene gives the model exactly the features of the original."""
+
+    def __init__(self, probabilities: Augmentation, max_frames: int, landmarks: list[int],
                  max_phrase: int = 64):  # fmt: skip
         self.p = probabilities
         self.max_frames = max_frames
         self.max_phrase = max_phrase
-        self.landmarks = model_landmarks(landmarks) if isinstance(landmarks, str) else landmarks
-        self.mirror = _mirror_permutation(self.landmarks)
+        self.landmarks = list(landmarks)
+        anchors = {schema.OFFSETS[hand] + point for hand in ("left_hand", "right_hand")
+                   for point in (WRIST, MIDDLE_KNUCKLE)}  # fmt: skip
+        self.anchors = np.array([[lm in anchors] for lm in self.landmarks])  # [K, 1]
 
     def __call__(self, frames, label, seed):
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 10)
+        spatial = [("rotate", self.rotate), ("shear", self.shear), ("scale", self.scale),
+                   ("finger_drop", self.drop)]  # fmt: skip
+        temporal = [("time_stretch", partial(self.stretch, label=label)),
+                    ("frame_mask", partial(self.mask, label=label))]  # fmt: skip
+        seeds = tf.random.experimental.stateless_split(
+            tf.cast(seed, tf.int64), 2 * (len(spatial) + len(temporal)))
         k = len(self.landmarks)
         points = tf.transpose(tf.reshape(frames, [-1, 3, k]), [0, 2, 1])  # [T, K, 3]
-        points = self._maybe(self.p.flip, seeds[0], self.flip, points)
-        points = self._maybe(self.p.rotate, seeds[1], lambda p: self.rotate(p, seeds[2]), points)
-        points = self._maybe(self.p.shear, seeds[3], lambda p: self.shear(p, seeds[2]), points)
-        points = self._maybe(self.p.scale, seeds[4], lambda p: self.scale(p, seeds[2]), points)
-        points = self._maybe(self.p.shift, seeds[5], lambda p: self.shift(p, seeds[2]), points)
-        points = self._maybe(self.p.finger_drop, seeds[6], lambda p: self.drop(p, seeds[2]), points)
+        for n, (name, transform) in enumerate(spatial):
+            points = self._maybe(getattr(self.p, name), seeds[2 * n], transform, points,
+                                 seeds[2 * n + 1])  # fmt: skip
         frames = tf.reshape(tf.transpose(points, [0, 2, 1]), [-1, 3 * k])
-        frames = self._maybe(self.p.time_stretch, seeds[7],
-                             lambda f: self.stretch(f, label, seeds[2]), frames)  # fmt: skip
-        frames = self._maybe(self.p.frame_mask, seeds[8],
-                             lambda f: self.mask(f, label, seeds[2]), frames)  # fmt: skip
+        for n, (name, transform) in enumerate(temporal, start=len(spatial)):
+            frames = self._maybe(getattr(self.p, name), seeds[2 * n], transform, frames,
+                                 seeds[2 * n + 1])  # fmt: skip
         return frames, label
 
     def concat(self, first, second, seed):
@@ -55,16 +69,12 @@ class Augmenter:
         )
 
     @staticmethod
-    def _maybe(probability: float, seed, transform, value):
+    def _maybe(probability: float, gate, transform, value, seed):
+        """`transform(value, seed)` with the given probability, decided by the `gate` stream."""
         if probability <= 0:
             return value
-        go = tf.random.stateless_uniform([], seed) < probability
-        return tf.cond(go, lambda: transform(value), lambda: value)
-
-    def flip(self, points):
-        """Mirror the scene: x → 1 − x, and every left landmark swaps with its right partner."""
-        points = tf.gather(points, self.mirror, axis=1)
-        return points * np.array([-1, 1, 1], "float32") + np.array([1, 0, 0], "float32")
+        go = tf.random.stateless_uniform([], gate) < probability
+        return tf.cond(go, lambda: transform(value, seed), lambda: value)
 
     @staticmethod
     def _isotropic(points):
@@ -97,15 +107,14 @@ class Augmenter:
         s = tf.exp(tf.random.stateless_uniform([3], seed, -0.2, 0.2))
         return (points - 0.5) * s + 0.5
 
-    def shift(self, points, seed):
-        return points + tf.random.stateless_uniform([3], seed, -0.1, 0.1) * [1, 1, 0]
-
     def drop(self, points, seed):
-        """Lose a few landmarks (fingers, lip points) for the whole sequence."""
+        """Lose a few landmarks (fingers, lip points) for the whole sequence; never a hand's
+        wrist or middle knuckle, which the features are anchored on."""
         keep = tf.random.stateless_uniform([tf.shape(points)[1], 1], seed) > 0.08
+        keep = keep | self.anchors
         return tf.where(keep, points, float("nan"))
 
-    def stretch(self, frames, label, seed):
+    def stretch(self, frames, seed, label):
         """Play faster or slower (nearest-frame resampling), never below one frame a character."""
         n = tf.shape(frames)[0]
         factor = tf.exp(tf.random.stateless_uniform([], seed, -0.3, 0.3))
@@ -115,7 +124,7 @@ class Augmenter:
                                  / tf.cast(target, tf.float32)), tf.int32)  # fmt: skip
         return tf.gather(frames, tf.minimum(index, n - 1))
 
-    def mask(self, frames, label, seed):
+    def mask(self, frames, seed, label):
         """Blank out one block of up to 10 % of the frames."""
         n = tf.shape(frames)[0]
         share = 0.1 * tf.random.stateless_uniform([], seed)

@@ -120,11 +120,9 @@ class KerasDecoder:
         import tensorflow as tf
 
         from fingerspell.dataset import fit_to_budget
-        from fingerspell.export import FALLBACK
-
         padded, _ = fit_to_budget(tf.constant(frames), tf.constant([0]), self.config.max_frames, 1)
         decoded = self.decoder.predict_on_batch(padded.numpy()[None])  # one shape: compiled once
-        return schema.decode_indices(decoded[0]) or FALLBACK
+        return schema.decode_prediction(decoded[0])
 
 
 def report_markdown(report: dict, results: pd.DataFrame) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 SILFA_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "silfa"
@@ -182,5 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     if importlib.util.find_spec("tensorflow") is None:  # not a declared dependency: see pyproject
         raise SystemExit("fingerspell needs TensorFlow for tf.data and export, under any Keras "
                          "backend: pip install tensorflow-cpu (or tensorflow, its GPU build)")
-    args.handler(args)
+    from fingerspell.reader import DataError
+
+    try:
+        args.handler(args)
+    except (DataError, FileNotFoundError, FileExistsError, ModuleNotFoundError) as error:
+        # Mistakes the user can fix: the message says what and where; a traceback would bury it.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0

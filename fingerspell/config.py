@@ -17,13 +17,12 @@ PRESETS: dict[str, dict[str, int | float]] = {
 
 @dataclass
 class Augmentation:
-    """Probabilities of each training-only augmentation (0 switches one off)."""
+    """Probabilities of each training-only augmentation (0 switches one off). No flip and no
+    shift: the feature layer undoes both (see `augment.Augmenter`)."""
 
-    flip: float = 0.25  # mirror the scene and swap left/right hands
     rotate: float = 0.5  # 3D rotation, done in isotropic coordinates
     shear: float = 0.3
     scale: float = 0.5
-    shift: float = 0.5
     time_stretch: float = 0.5
     frame_mask: float = 0.3  # blank out a block of frames
     finger_drop: float = 0.2  # lose a few landmarks for the whole sequence
@@ -32,10 +31,8 @@ class Augmentation:
 
 @dataclass
 class Config:
-    # Data
-    landmarks: str = "default"  # what the TFRecords store (a superset of what a model reads)
+    # Data: what the records hold (folds, stored columns) is in their metadata.json, not here.
     model_landmarks: str = "model"  # what the model reads; "model" = hands + pose + lips
-    folds: int = 4
     val_fold: int = 0  # -1 trains on every fold (no validation)
     max_frames: int = 160  # frame budget: longer sequences are resampled to it
     max_phrase: int = 64  # static label length (room for concatenated phrases)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fingerspell import records, schema
+from fingerspell.features import LIMIT
 
 PAD_LABEL = -1
+# Memory the training shuffle buffer may hold: all of a small dataset, ~4k real sequences.
+SHUFFLE_BYTES = 2**30
 FEATURES = {
     "frames": tf.io.FixedLenFeature([], tf.string),
     "n_frames": tf.io.FixedLenFeature([], tf.int64),
@@ -61,10 +64,28 @@ def fit_to_budget(frames, label, max_frames: int, max_phrase: int):
     return tf.ensure_shape(frames, [max_frames, None]), tf.ensure_shape(label, [max_phrase])
 
 
-def _examples(files: list[str], positions: list[int], training: bool, batch_size: int, seed: int,
+def ctc_feasible(n_frames, label):
+    """1.0 where CTC can align the label to `n_frames` frames that saw something: one frame per
+    character plus a blank between each repeated pair; else 0.0 (the example's loss weight)."""
+    length = tf.shape(label)[0]
+    repeats = tf.reduce_sum(tf.cast(label[1:] == label[:-1], tf.int32))
+    return tf.cast(n_frames >= length + repeats, tf.float32)
+
+
+def shuffle_buffer(meta: dict, folds: list[int]) -> int:
+    """Examples the training shuffle holds: every sequence of the folds, as far as SHUFFLE_BYTES
+    allows (each file's examples arrive together, so a short buffer barely mixes them)."""
+    sequences = sum(meta["usable_per_fold"][str(k)] for k in folds)
+    per_sequence = meta["bytes"] / max(meta["written"], 1)
+    return int(max(1, min(sequences, SHUFFLE_BYTES // max(per_sequence, 1))))
+
+
+def _examples(files: list[str], positions: list[int], buffer: int, seed: int,
               deterministic: bool) -> tf.data.Dataset:  # fmt: skip
-    """(frames of the wanted columns, label, sequence_id) per example; shuffled when training,
-    where sequences with fewer frames than characters are dropped (CTC cannot align them)."""
+    """(frames of the wanted columns, label, sequence_id) per example; shuffled through a buffer
+    of `buffer` examples when training (buffer > 0), where sequences with fewer frames than
+    characters are dropped (CTC cannot align them)."""
+    training = buffer > 0
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -75,7 +96,7 @@ def _examples(files: list[str], positions: list[int], training: bool, batch_size
         deterministic=deterministic,
     )
     if training:
-        dataset = dataset.shuffle(4 * batch_size, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
 
     def select(serialized):
         example = parse_example(serialized)
@@ -100,25 +121,29 @@ def make_dataset(
     augment=None,
     deterministic: bool = True,
 ) -> tf.data.Dataset:
-    """Training: batches of (frames, labels); evaluation: (frames, labels, sequence_ids).
+    """Training: batches of (frames, labels, loss weights); evaluation: (frames, labels,
+    sequence_ids).
 
-    Training: shuffled files and examples, sequences with fewer frames than characters dropped
-    (CTC cannot align them; their count is in metadata.json), `augment(frames, label, seed)`
-    applied, incomplete last batch dropped. Evaluation: every sequence once, in a fixed order;
-    the last batch is padded to full size with empty rows of sequence id -1, so every batch has
-    the same static shape and splits evenly over the devices. Deterministic by default (same
-    seed, same batches: reproducible and exactly resumable); `deterministic=False` trades that
-    for a little speed."""
+    Training: both splits (competition and supplemental), shuffled files and examples, sequences
+    with fewer frames than characters dropped (CTC cannot align them; their count is in
+    metadata.json), `augment(frames, label, seed)` applied, incomplete last batch dropped; the
+    weight is 0 for an example CTC cannot align within its real frames after augmentation and
+    resampling (`ctc_feasible`), else 1. Evaluation: the competition split only, every sequence
+    once, in a fixed order; the last batch is padded to full size with empty rows of sequence
+    id -1, so every batch has the same static shape and splits evenly over the devices.
+    Deterministic by default (same seed, same batches: reproducible and exactly resumable);
+    `deterministic=False` trades that for a little speed."""
     meta = records.load_metadata(records_dir)
     positions = column_positions(meta["columns"], schema.columns_for(landmarks))
-    files = records.record_files(records_dir, folds)
+    files = records.record_files(records_dir, folds, supplemental=training)
     options = tf.data.Options()
     options.deterministic = deterministic
-    dataset = _examples(files, positions, training, batch_size, seed, deterministic)
+    buffer = shuffle_buffer(meta, folds) if training else 0
+    dataset = _examples(files, positions, buffer, seed, deterministic)
     if training and augment is not None:
         seed64 = tf.cast(seed, tf.int64)
         if augment.p.concat > 0:  # partners: a second, differently shuffled pass over the files
-            partners = _examples(files, positions, True, batch_size, seed + 1, deterministic)
+            partners = _examples(files, positions, buffer, seed + 1, deterministic)
             dataset = tf.data.Dataset.zip(dataset, partners.repeat()).enumerate().map(
                 lambda n, pair: augment.concat(*pair, tf.stack([seed64 + 1, n])),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
@@ -130,8 +155,11 @@ def make_dataset(
 
     def fit(frames, label, sequence_id):
         frames, label = fit_to_budget(frames, label, max_frames, max_phrase)
+        # Frames where nothing was detected are padding to the model (it predicts blank there).
+        real = tf.reduce_sum(tf.cast(tf.reduce_any(tf.abs(frames) < LIMIT, axis=1), tf.int32))
+        weight = ctc_feasible(real, tf.boolean_mask(label, label >= 0))
         frames = tf.ensure_shape(frames, [max_frames, len(positions)])
-        return (frames, label) if training else (frames, label, sequence_id)
+        return (frames, label, weight) if training else (frames, label, sequence_id)
 
     dataset = dataset.map(fit, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=training)

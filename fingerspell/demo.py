@@ -24,8 +24,7 @@ def run_demo(out: str | Path, sequences: int = 2000, config: Config | None = Non
     print(f"[1/5] synthetic dataset: {sequences} sequences → {out / 'data'}")
     synthetic.write_dataset(out / "data", sequences, data_seed, n_supplemental=0)
     print(f"[2/5] TFRecord folds → {out / 'records'}")
-    records.preprocess(out / "data", str(out / "records"), config.folds, config.landmarks,
-                       workers=workers)  # fmt: skip
+    records.preprocess(out / "data", str(out / "records"), workers=workers)
     print(f"[3/5] training preset {config.preset!r} for {config.epochs} epochs → {out / 'run'}")
     resume = (out / "run" / train.BACKUP).exists()
     train.train(str(out / "records"), out / "run", config, resume=resume, verbose=2)

@@ -6,9 +6,7 @@ Keras model → `keras.export.ExportArchive` (which tracks the model's variables
 runs the same feature layer as training, greedy-decodes the CTC output (collapse repeats, drop
 blanks, keep the final run) and returns `outputs` [L, 59] one-hot rows.
 
-Empty decodes: an empty string costs the whole phrase, while one character costs at most the
-same and saves one edit whenever that character occurs in the phrase; so an empty decode emits
-`FALLBACK`, the character that occurs in the most competition phrases.
+An empty decode emits `schema.FALLBACK` (a space), as validation and `check` score it.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from fingerspell.model import greedy_decode
 from fingerspell.train import load_trained
 
 MAX_BYTES = 40 * 1024 * 1024
-FALLBACK = " "
 PRECISIONS = ("fp16", "fp32", "int8-dynamic")
 
 
@@ -42,7 +39,7 @@ class TooLargeError(ValueError):
 
 def serving_function(model: keras.Model, n_columns: int, max_frames: int):
     """The evaluator's view of the model: `inputs` [n_frames, n_columns] → `outputs` [L, 59]."""
-    fallback = schema.char_to_index()[FALLBACK]
+    fallback = schema.char_to_index()[schema.FALLBACK]
 
     @tf.function(input_signature=[tf.TensorSpec([None, n_columns], tf.float32, name="inputs")])
     def serve(inputs):

@@ -14,6 +14,9 @@ from fingerspell import schema
 
 LIMIT = 1e6  # anything larger (or NaN, or inf) counts as "not detected"
 POSE_UPPER = list(range(25))  # face, shoulders, arms, hands and hips of MediaPipe pose
+# The hand points the features are anchored on: the wrist (origin) and the middle knuckle (the
+# palm length is wrist → 9). Augmentations must never remove them.
+WRIST, MIDDLE_KNUCKLE = 0, 9
 
 
 def model_landmarks(name: str) -> list[int]:
@@ -25,26 +28,14 @@ def model_landmarks(name: str) -> list[int]:
     return schema.resolve_landmarks(name)
 
 
-def _mirror_permutation(landmarks: list[int]) -> np.ndarray:
-    """Position of each landmark's mirror partner among `landmarks` (itself if it has none)."""
-    partner = {}
-    for h in range(21):
-        left, right = schema.OFFSETS["left_hand"] + h, schema.OFFSETS["right_hand"] + h
-        partner[left], partner[right] = right, left
-    for a, b in schema.POSE_MIRROR_PAIRS:
-        a, b = schema.OFFSETS["pose"] + a, schema.OFFSETS["pose"] + b
-        partner[a], partner[b] = b, a
-    position = {lm: i for i, lm in enumerate(landmarks)}
-    return np.array([position.get(partner.get(lm, lm), i) for i, lm in enumerate(landmarks)])
-
-
 @keras.saving.register_keras_serializable("fingerspell")
 class LandmarkFeatures(keras.layers.Layer):
     """[B, T, 3K] landmark columns (x block, y block, z block) → [B, T, F] features.
 
     Per sequence: picks the signing hand (the one detected in more frames) and mirrors
-    left-handed signers onto the right; the signing hand relative to its wrist and scaled by its
-    mean palm size; every point relative to the sequence's NaN-aware mean and spread; frame
+    left-handed signers onto the right (`schema.mirror_partner`: hands, pose and face); the
+    signing hand relative to its wrist and scaled by its mean palm size; every point relative to
+    the sequence's NaN-aware mean and spread; frame
     deltas of the hand. Missing values become 0. Also returns the frame mask (1.0 where any
     landmark was detected; padding frames are all NaN).
 
@@ -61,7 +52,7 @@ class LandmarkFeatures(keras.layers.Layer):
         if None in left or None in right:
             raise ValueError("LandmarkFeatures needs both hands among its landmarks")
         self.left, self.right = left, right
-        self.mirror = _mirror_permutation(self.landmarks)
+        self.mirror = schema.mirror_positions(self.landmarks)
         self.n_features = 21 * 3 * 2 + len(self.landmarks) * 2
 
     def compute_output_shape(self, input_shape):
@@ -78,8 +69,10 @@ class LandmarkFeatures(keras.layers.Layer):
         seen = ops.min(ops.transpose(seen, (0, 1, 3, 2)), axis=-1)  # [B, T, K]: 1 where seen
 
         # Left-handed signers are mirrored: x → 1 − x and left/right landmarks swap places.
-        left_frames = ops.sum(seen[:, :, self.left[0]], axis=1)
-        right_frames = ops.sum(seen[:, :, self.right[0]], axis=1)
+        # A hand counts as detected in a frame where any of its points is: one missing point
+        # (the wrist) must not hand the choice to the resting hand.
+        left_frames = ops.sum(ops.max(ops.take(seen, self.left, axis=2), axis=-1), axis=1)
+        right_frames = ops.sum(ops.max(ops.take(seen, self.right, axis=2), axis=-1), axis=1)
         use_left = ops.reshape(ops.cast(left_frames > right_frames, "float32"), (-1, 1, 1))
         mirrored = ops.take(points, self.mirror, axis=2) * np.array([-1, 1, 1], "float32")
         mirrored = mirrored + np.array([1, 0, 0], "float32")
@@ -109,12 +102,14 @@ class LandmarkFeatures(keras.layers.Layer):
 
     @staticmethod
     def _hand_local(hand, hand_seen):
-        """Hand relative to its wrist, in units of the sequence's mean palm length."""
-        seen = ops.expand_dims(hand_seen, -1)
-        local = (hand - hand[:, :, :1]) * seen
-        palm = ops.sqrt(ops.sum(ops.square(local[:, :, 9, :2]), axis=-1) + 1e-12)  # [B, T]
-        frames = ops.sum(seen[:, :, 0, 0], axis=1)
-        mean_palm = ops.sum(palm * seen[:, :, 0, 0], axis=1) / ops.maximum(frames, 1.0)
+        """Hand relative to its wrist, in units of the sequence's mean palm length (over the
+        frames where both the wrist and the middle knuckle were seen)."""
+        # A point counts only in frames where the wrist, its origin, was seen too.
+        seen = ops.expand_dims(hand_seen * hand_seen[:, :, WRIST : WRIST + 1], -1)
+        local = (hand - hand[:, :, WRIST : WRIST + 1]) * seen
+        palm = ops.sqrt(ops.sum(ops.square(local[:, :, MIDDLE_KNUCKLE, :2]), axis=-1) + 1e-12)
+        both = hand_seen[:, :, WRIST] * hand_seen[:, :, MIDDLE_KNUCKLE]  # [B, T]
+        mean_palm = ops.sum(palm * both, axis=1) / ops.maximum(ops.sum(both, axis=1), 1.0)
         return local / ops.reshape(ops.maximum(mean_palm, 1e-3), (-1, 1, 1, 1))
 
     @staticmethod

@@ -7,7 +7,8 @@ multi-head self-attention with the padding mask, feed-forward, residual. Time st
 the same graph serves static-shape training batches and single variable-length TFLite calls.
 
 Only `keras.ops`: the model, its loss and its greedy decoding run under JAX and TensorFlow alike.
-Under mixed precision the feature layer (`LandmarkFeatures`) and the logits stay float32.
+Under mixed precision the feature layer (`LandmarkFeatures`) and the logits stay float32. Batch
+norms take their statistics over the real frames of the global batch (`FrameBatchNorm`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fingerspell.features import LandmarkFeatures, model_landmarks
 # computes them over the global batch anyway (one program over the sharded batch), and refuses
 # the flag.
 SYNC_BATCH_NORM = keras.backend.backend() == "tensorflow"
+
 N_CLASSES = schema.N_CHARS + 1  # characters + CTC blank (the last class)
 BLANK = schema.BLANK
 
@@ -47,6 +49,32 @@ class ECA(layers.Layer):
 
 
 @keras.saving.register_keras_serializable("fingerspell")
+class FrameBatchNorm(layers.BatchNormalization):
+    """Batch norm whose statistics count real frames only (call it with `mask`: the frames that
+    saw something), over all replicas where `synchronized`; it hands no mask on to the layers
+    after it, which take the frame mask as an argument instead."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"synchronized": SYNC_BATCH_NORM, **kwargs})
+
+    def _moments(self, inputs, mask):
+        # Overrides Keras' hook because its masked moments are never synchronised across
+        # replicas. These are: E[x·m] and E[(x·m)²] over the global batch, each divided by the
+        # global share of real frames E[m].
+        if mask is None:
+            return super()._moments(inputs, mask)
+        axes = list(range(len(inputs.shape) - 1))
+        real = ops.cast(mask, inputs.dtype)[..., None]
+        mean_y, var_y = ops.moments(inputs * real, axes, synchronized=self.synchronized)
+        share = ops.maximum(ops.moments(real, axes, synchronized=self.synchronized)[0], 1e-6)
+        mean = mean_y / share
+        return mean, ops.maximum((var_y + ops.square(mean_y)) / share - ops.square(mean), 0.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+@keras.saving.register_keras_serializable("fingerspell")
 class ConvBlock(layers.Layer):
     def __init__(self, dim: int, kernel: int, expand: int, dropout: float, **kwargs):
         super().__init__(**kwargs)
@@ -54,7 +82,7 @@ class ConvBlock(layers.Layer):
         self.expand = layers.Dense(dim * expand, activation="swish")
         self.pad = layers.ZeroPadding1D((kernel - 1, 0))  # causal: no frame sees the future
         self.depthwise = layers.DepthwiseConv1D(kernel, use_bias=False)
-        self.norm = layers.BatchNormalization(momentum=0.95, synchronized=SYNC_BATCH_NORM)
+        self.norm = FrameBatchNorm(momentum=0.95)
         self.eca = ECA()
         self.project = layers.Dense(dim)
         self.dropout = layers.Dropout(dropout, noise_shape=(None, 1, 1))
@@ -63,7 +91,7 @@ class ConvBlock(layers.Layer):
         weight = ops.cast(mask, x.dtype)[..., None]
         y = self.expand(x) * weight
         y = self.depthwise(self.pad(y))
-        y = self.eca(self.norm(y, training=training), mask)
+        y = self.eca(self.norm(y, training=training, mask=mask > 0.5), mask)
         return x + self.dropout(self.project(y), training=training)
 
     def get_config(self):
@@ -111,7 +139,7 @@ def build_model(config: Config) -> keras.Model:
     inputs = keras.Input((None, 3 * len(landmarks)), name="inputs")
     features, mask = LandmarkFeatures(landmarks, name="features")(inputs)
     x = layers.Dense(dim, use_bias=False, name="stem")(features)
-    x = layers.BatchNormalization(momentum=0.95, synchronized=SYNC_BATCH_NORM, name="stem_norm")(x)
+    x = FrameBatchNorm(momentum=0.95, name="stem_norm")(x, mask=mask > 0.5)
     for b in range(int(settings["blocks"])):
         for c in range(3):
             block = ConvBlock(dim, int(settings["kernel"]), int(settings["expand"]), drop,
@@ -127,9 +155,10 @@ def build_model(config: Config) -> keras.Model:
 
 
 def ctc_loss(labels, logits):
-    """Per-sequence CTC loss; labels padded with -1. A label that no alignment fits (more
-    characters plus repeats than frames) contributes 0 rather than a huge, meaningless loss
-    (both backends return a large finite value there, not inf)."""
+    """Per-sequence CTC loss; labels padded with -1. Training weighs each example by whether CTC
+    can align it within its real frames (`dataset.ctc_feasible`); here a label that cannot fit
+    even the padded length contributes 0 too (both backends return a large finite value there,
+    not inf)."""
     labels = ops.cast(labels, "int32")
     valid = labels >= 0
     label_length = ops.sum(ops.cast(valid, "int32"), axis=1)

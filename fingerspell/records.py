@@ -1,17 +1,18 @@
 """Stage 1: parquet landmarks → GZIP TFRecord folds.
 
 Work is split by parquet file, so each file is read once. A worker writes its file's sequences
-as chunks `fold{k}-{chunk:04d}-{n}.tfrecord` (each under a temporary name, renamed when complete)
-and then a small manifest; a re-run skips files whose manifest exists, so a killed run resumes
-and ends with the same files as an unbroken one. Every csv row is either written or listed in
-`rejects.csv`. Paths are anything `tf.io.gfile` opens (local, gs://, ram://).
+as chunks `fold{k}-{split}-{file}-{i:03d}-{n}.tfrecord` (split: train or supplemental; file: the
+parquet file's name; each chunk under a temporary name, renamed when complete) and then a small
+manifest; a re-run skips files whose manifest exists, so a killed run resumes and ends with the
+same files as an unbroken one. A folder remembers the options and source it was made with
+(`_manifests/options.json`) and refuses to be continued with others. Every csv row is either
+written or listed in `rejects.csv`. Paths are anything `tf.io.gfile` opens (local, gs://, ram://).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from fingerspell import reader, schema
 
 MANIFESTS = "_manifests"
+SPLITS = {"train.csv": "train", "supplemental_metadata.csv": "supplemental"}
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,16 @@ class FileJob:
     csv_name: str
     rows: pd.DataFrame  # its csv rows, with a `fold` column
     columns: list[str]
-    first_chunk: int  # chunk numbers first_chunk.. are this file's
     chunk: int
 
     @property
+    def source(self) -> str:
+        """`train-<file>` or `supplemental-<file>`: names this file's chunks and manifest."""
+        return f"{SPLITS[self.csv_name]}-{Path(self.rows.path.iloc[0]).stem}"
+
+    @property
     def manifest(self) -> str:
-        stem = Path(self.rows.path.iloc[0]).stem
-        return f"{self.out}/{MANIFESTS}/{Path(self.csv_name).stem}-{stem}.json"
+        return f"{self.out}/{MANIFESTS}/{self.source}.json"
 
 
 def assign_folds(table: pd.DataFrame, folds: int) -> pd.Series:
@@ -124,15 +129,14 @@ def process_file(job: FileJob) -> dict:
         n_chars.append(len(item.phrase))
         # Keyed as JSON will store it, so a fresh manifest reads like a resumed one.
         usable[str(fold)] = usable.get(str(fold), 0) + int(len(item.frames) >= len(item.phrase))
-    chunk_number, written = job.first_chunk, []
+    written = []
     for fold in sorted(by_fold):
         examples = by_fold[fold]
-        for start in range(0, len(examples), job.chunk):
+        for number, start in enumerate(range(0, len(examples), job.chunk)):
             part = examples[start : start + job.chunk]
-            name = f"fold{fold}-{chunk_number:04d}-{len(part)}.tfrecord"
+            name = f"fold{fold}-{job.source}-{number:03d}-{len(part)}.tfrecord"
             _write_chunk(f"{job.out}/{name}", part)
             written.append({"name": name, "fold": fold, "n": len(part)})
-            chunk_number += 1
     manifest = {"chunks": written, "rejects": rejects, "n_frames": n_frames, "n_chars": n_chars,
                 "usable": usable,
                 "bytes": sum(len(e) for part in by_fold.values() for e in part)}  # fmt: skip
@@ -157,13 +161,34 @@ def plan(data: Path, out: str, folds: int, landmarks: str, supplemental: bool, c
     everything = pd.concat(tables.values(), keys=list(tables), names=["csv", "row"]).reset_index()
     everything["fold"] = assign_folds(everything, folds).to_numpy()
     columns = schema.columns_for(schema.resolve_landmarks(landmarks))
-    largest = max(int(t.groupby("path").size().max()) for t in tables.values())
-    slots = math.ceil(largest / chunk) + folds  # chunks one file can need at most
     jobs = [
-        FileJob(str(data), out, csv_name, rows.reset_index(drop=True), columns, i * slots, chunk)
-        for i, ((csv_name, _), rows) in enumerate(everything.groupby(["csv", "path"], sort=True))
+        FileJob(str(data), out, csv_name, rows.reset_index(drop=True), columns, chunk)
+        for (csv_name, _), rows in everything.groupby(["csv", "path"], sort=True)
     ]
     return tables, everything, columns, jobs
+
+
+def _claim(out: str, options: dict) -> None:
+    """Record the options and source a records folder is made with, or refuse to continue a
+    folder made with others: its finished files would be kept and mixed with new ones."""
+    import tensorflow as tf
+
+    path = f"{out}/{MANIFESTS}/options.json"
+    if tf.io.gfile.exists(path):
+        stored = json.loads(tf.io.gfile.GFile(path).read())
+        differ = [f"{k} {stored.get(k)!r} (asked {v!r})" for k, v in options.items()
+                  if stored.get(k) != v]  # fmt: skip
+        if differ:
+            raise reader.DataError(
+                f"{out} holds records made with other options: {', '.join(differ)}. Use the "
+                "same options to resume, or delete the folder (or pick another --out) to start "
+                "afresh.")  # fmt: skip
+    elif tf.io.gfile.glob(f"{out}/*.tfrecord"):
+        raise reader.DataError(f"{out} holds records of unknown options (made before options "
+                               "were recorded): delete it or pick another --out")  # fmt: skip
+    else:
+        tf.io.gfile.makedirs(f"{out}/{MANIFESTS}")
+        _write_text(path, json.dumps(options, indent=2))
 
 
 def preprocess(
@@ -176,12 +201,15 @@ def preprocess(
     chunk: int = 256,
 ) -> dict:
     """Write the TFRecord folds, `folds.csv`, `rejects.csv` and `metadata.json`; returns the
-    metadata. Resumable: files already done (their manifest exists) are skipped."""
+    metadata. Resumable: files already done (their manifest exists) are skipped; a folder made
+    with other options or from other data is refused (`reader.DataError`)."""
     import tensorflow as tf
 
     data, out = Path(data), str(out).rstrip("/")
     tables, everything, columns, jobs = plan(data, out, folds, landmarks, supplemental, chunk)
-    tf.io.gfile.makedirs(f"{out}/{MANIFESTS}")
+    options = {"folds": folds, "landmarks": landmarks, "supplemental": supplemental,
+               "chunk": chunk, "source": _fingerprint(data, tables)}  # fmt: skip
+    _claim(out, options)
     done = {job.manifest: _finished_manifest(job) for job in jobs}
     todo = [job for job in jobs if done[job.manifest] is None]
     started, total = time.perf_counter(), int(sum(len(j.rows) for j in todo))
@@ -191,8 +219,7 @@ def preprocess(
             bar.update(len(manifest["n_frames"]) + len(manifest["rejects"]))
     seconds = time.perf_counter() - started
     manifests = [done[job.manifest] for job in jobs]
-    meta = _metadata(data, tables, everything, columns, manifests, folds, landmarks,
-                     supplemental, chunk, seconds, total)  # fmt: skip
+    meta = _metadata(data, everything, columns, jobs, manifests, options, seconds, total)
     everything[["sequence_id", "participant_id", "fold", "csv"]].to_csv(
         tf.io.gfile.GFile(f"{out}/folds.csv", "w"), index=False
     )
@@ -226,24 +253,29 @@ def _run(jobs: list[FileJob], workers: int):
         yield from pool.map(process_file, jobs)
 
 
-def _metadata(data, tables, everything, columns, manifests, folds, landmarks, supplemental,
-              chunk, seconds, processed) -> dict:  # fmt: skip
+def _metadata(data, everything, columns, jobs, manifests, options, seconds, processed) -> dict:
     n_frames = np.array([n for m in manifests for n in m["n_frames"]])
     n_chars = np.array([n for m in manifests for n in m["n_chars"]])
-    per_fold = {k: 0 for k in range(folds)}
-    for m in manifests:
+    folds = range(options["folds"])
+    per_split = {split: {k: 0 for k in folds} for split in SPLITS.values()}
+    for job, m in zip(jobs, manifests):
         for c in m["chunks"]:
-            per_fold[c["fold"]] += c["n"]
-    written, rejected = int(sum(per_fold.values())), sum(len(m["rejects"]) for m in manifests)
+            per_split[SPLITS[job.csv_name]][c["fold"]] += c["n"]
+    written = sum(n for counts in per_split.values() for n in counts.values())
+    rejected = sum(len(m["rejects"]) for m in manifests)
     if written + rejected != len(everything):
         raise RuntimeError(f"{written} written + {rejected} rejected != {len(everything)} rows")
     return {
         "columns": columns,
         "landmarks": schema.landmarks_of_columns(columns),
-        "per_fold": per_fold,
+        "folds": options["folds"],
+        # Competition (train.csv) sequences: what validation and `check --fold` score.
+        "per_fold": per_split["train"],
+        # Supplemental sequences: in the fold files too, but only ever read for training.
+        "supplemental_per_fold": per_split["supplemental"],
         # Sequences with fewer frames than characters cannot be aligned by CTC; training skips them.
         "usable_per_fold": {k: sum(m["usable"].get(str(k), 0) for m in manifests)
-                            for k in range(folds)},  # fmt: skip
+                            for k in folds},  # fmt: skip
         "written": written,
         "rejected": rejected,
         "input_rows": len(everything),
@@ -252,13 +284,8 @@ def _metadata(data, tables, everything, columns, manifests, folds, landmarks, su
         "phrase_length": _describe(n_chars),
         "bytes": int(sum(m["bytes"] for m in manifests)),
         "character_map": schema.char_to_index(),
-        "source": {"path": str(data), "fingerprint": _fingerprint(data, tables)},
-        "options": {
-            "folds": folds,
-            "landmarks": landmarks,
-            "supplemental": supplemental,
-            "chunk": chunk,
-        },  # fmt: skip
+        "source": {"path": str(data), "fingerprint": options["source"]},
+        "options": {k: v for k, v in options.items() if k != "source"},
         "last_run": {"seconds": round(seconds, 2), "sequences": processed},
     }
 
@@ -280,11 +307,15 @@ def load_metadata(records: str) -> dict:
     return json.loads(tf.io.gfile.GFile(path).read())
 
 
-def record_files(records: str, folds: list[int]) -> list[str]:
+def record_files(records: str, folds: list[int], supplemental: bool = True) -> list[str]:
+    """The chunks of these folds; `supplemental=False` leaves the supplemental split out (what
+    validation reads: it scores competition sequences only)."""
     import tensorflow as tf
 
     records = str(records).rstrip("/")
-    files = sorted(f for k in folds for f in tf.io.gfile.glob(f"{records}/fold{k}-*.tfrecord"))
+    splits = ["train", "supplemental"] if supplemental else ["train"]
+    files = sorted(f for k in folds for split in splits
+                   for f in tf.io.gfile.glob(f"{records}/fold{k}-{split}-*.tfrecord"))  # fmt: skip
     if not files:
         raise FileNotFoundError(f"no TFRecords of folds {folds} in {records}")
     return files

@@ -56,11 +56,45 @@ LIPS_FACE = [
 NOSE_FACE = [1, 2, 98, 327]
 EYES_FACE = [33, 133, 159, 145, 263, 362, 386, 374]  # corners, top, bottom of each eye
 
-# Pose landmarks that have a mirror partner (MediaPipe's left/right), for flipping a signer.
+# Pose landmarks that have a mirror partner (MediaPipe's left/right).
 POSE_MIRROR_PAIRS = [
     (1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16),
     (17, 18), (19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32),
 ]  # fmt: skip
+
+
+@lru_cache
+def face_mirror_pairs() -> list[tuple[int, int]]:
+    """Face-mesh landmarks that trade places in a mirror (61↔291 at the mouth corners, 33↔263
+    at the eye corners, …; 220 pairs; midline points have none). Source and licence in the file."""
+    text = resources.files("fingerspell.data").joinpath("face_mirror_pairs.json")
+    return [(int(a), int(b)) for a, b in json.loads(text.read_text(encoding="utf-8"))["pairs"]]
+
+
+@lru_cache
+def mirror_partner() -> tuple[int, ...]:
+    """The one mirror definition of the package: for each of the 543 landmarks, the landmark it
+    becomes when the scene is seen in a mirror (left and right hands, MediaPipe's left/right pose
+    points, the face's left/right points; itself on the midline). Mirroring a scene is this
+    relabelling plus x → 1 − x; the features, the synthetic generator and the tests use it."""
+    partner = list(range(N_LANDMARKS))
+    pairs = [(OFFSETS["left_hand"] + h, OFFSETS["right_hand"] + h) for h in range(21)]
+    pairs += [(OFFSETS["pose"] + a, OFFSETS["pose"] + b) for a, b in POSE_MIRROR_PAIRS]
+    pairs += [(OFFSETS["face"] + a, OFFSETS["face"] + b) for a, b in face_mirror_pairs()]
+    for a, b in pairs:
+        partner[a], partner[b] = b, a
+    return tuple(partner)
+
+
+def mirror_positions(landmarks: list[int]) -> list[int]:
+    """Position of each landmark's mirror partner within `landmarks` (a subset closed under
+    mirroring: every named subset is)."""
+    position = {lm: i for i, lm in enumerate(landmarks)}
+    partners = [mirror_partner()[lm] for lm in landmarks]
+    missing = sorted(landmark_name(p) for p in partners if p not in position)
+    if missing:
+        raise ValueError(f"the landmarks lack the mirror partners {missing[:5]}")
+    return [position[p] for p in partners]
 
 
 @lru_cache
@@ -156,6 +190,17 @@ def encode_phrase(phrase: str, sequence_id: int | None = None) -> list[int]:
 def decode_indices(indices) -> str:
     lookup = index_to_char()
     return "".join(lookup[int(i)] for i in indices if 0 <= int(i) < N_CHARS)
+
+
+# What a submission answers when it decodes nothing: an empty string costs the whole phrase, one
+# character at most as much and one edit less whenever the phrase holds it; the space occurs in
+# the most competition phrases. The exported graph, validation and `check` all apply it.
+FALLBACK = " "
+
+
+def decode_prediction(indices) -> str:
+    """Greedy-decoded indices → the string a submission answers (FALLBACK when empty)."""
+    return decode_indices(indices) or FALLBACK
 
 
 @dataclass(frozen=True)

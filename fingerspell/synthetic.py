@@ -239,17 +239,12 @@ def _camera(groups: dict[str, np.ndarray], signer: Signer) -> dict[str, np.ndarr
 
 
 def _mirror(groups: dict[str, np.ndarray], center_x: float) -> dict[str, np.ndarray]:
-    """A left-handed signer: mirror the scene and swap left/right landmarks."""
-    cx = center_x / schema.ASPECT
-    out = {name: points.copy() for name, points in groups.items()}
-    for points in out.values():
-        points[..., 0] = 2 * cx - points[..., 0]
-    pose = out["pose"].copy()
-    for a, b in schema.POSE_MIRROR_PAIRS:
-        pose[:, [a, b]] = out["pose"][:, [b, a]]
-    out["pose"] = pose
-    out["left_hand"], out["right_hand"] = out["right_hand"], out["left_hand"]
-    return out
+    """A left-handed signer: the scene in a mirror about x = center_x, every landmark relabelled
+    by `schema.mirror_partner` (hands, pose and face)."""
+    xyz = np.concatenate([groups[g] for g in schema.GROUPS], axis=1)
+    xyz = xyz[:, list(schema.mirror_partner())]
+    xyz[..., 0] = 2 * center_x / schema.ASPECT - xyz[..., 0]
+    return {g: xyz[:, schema.group_indices(g)] for g in schema.GROUPS}
 
 
 def _to_columns(groups: dict[str, np.ndarray]) -> np.ndarray:

@@ -17,16 +17,22 @@ from fingerspell import dataset, devices, install, metric, records, schema
 from fingerspell.config import Config
 from fingerspell.features import model_landmarks
 from fingerspell.model import build_model, ctc_loss, decoding_model
+from fingerspell.reader import DataError
 
 BACKUP = "backup"
 BEST = "best.weights.h5"
 RUN_INFO = "run.json"
 
 
-def training_folds(config: Config) -> tuple[list[int], list[int]]:
-    every = list(range(config.folds))
+def training_folds(meta: dict, config: Config) -> tuple[list[int], list[int]]:
+    """(training folds, validation folds) of a records folder: its metadata says how many folds
+    it has; the config says which one validates (-1: none)."""
+    every = list(range(meta["folds"]))
     if config.val_fold < 0:
         return every, []
+    if config.val_fold not in every:
+        raise DataError(f"validation fold {config.val_fold} does not exist: the records have "
+                         f"folds 0..{meta['folds'] - 1}")  # fmt: skip
     return [k for k in every if k != config.val_fold], [config.val_fold]
 
 
@@ -54,12 +60,11 @@ class EpochSeededDropout(keras.callbacks.Callback):
     restore that state)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        for layer in self.model._flatten_layers():
-            for generator in getattr(layer, "_seed_generators", []):
-                seed = keras.ops.convert_to_numpy(generator.state)[0]
+        for state in self.model.non_trainable_variables:
+            if state.path.endswith("seed_generator_state"):  # a keras.random.SeedGenerator's
+                seed = keras.ops.convert_to_numpy(state)[0]
                 # The state's dtype is the backend's (int64 under TensorFlow, uint32 under JAX).
-                state = np.array([seed, epoch * 1_000_003]).astype(generator.state.dtype)
-                generator.state.assign(state)
+                state.assign(np.array([seed, epoch * 1_000_003]).astype(state.dtype))
 
 
 def truths_of(data: tf.data.Dataset) -> tuple[list[str], np.ndarray]:
@@ -73,9 +78,10 @@ def truths_of(data: tf.data.Dataset) -> tuple[list[str], np.ndarray]:
 
 
 def predictions_of(decoder: keras.Model, data: tf.data.Dataset, real: np.ndarray) -> list[str]:
-    """Greedy-decoded strings of the real rows, through the decoder's compiled predict."""
+    """The strings the exported file would answer for the real rows (greedy decoding through the
+    decoder's compiled predict; `schema.FALLBACK` for an empty decode)."""
     decoded = decoder.predict(data.map(lambda frames, labels, ids: frames), verbose=0)
-    return [schema.decode_indices(row) for row in decoded[real]]
+    return [schema.decode_prediction(row) for row in decoded[real]]
 
 
 def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
@@ -87,6 +93,8 @@ def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], li
 def _resumed_epoch(run: Path) -> int:
     """The epoch a backup of a killed run continues from: Keras' BackupAndRestore records the
     number of finished epochs, which is the 0-based index of the next one."""
+    # Read from BackupAndRestore's own file: Keras has no public getter, and the data pipeline
+    # must start at that epoch before fit() restores the backup.
     state = run / BACKUP / "training_metadata.json"
     return int(json.loads(state.read_text())["epoch"]) if state.exists() else 0
 
@@ -97,6 +105,17 @@ def _schedule(config: Config, steps_per_epoch: int, peak: float):
     return keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=total - warmup, warmup_target=peak, warmup_steps=warmup, alpha=0.02,
     )  # fmt: skip
+
+
+def make_optimizer(config: Config, steps_per_epoch: int, peak: float) -> keras.Optimizer:
+    """AdamW with warm-up and cosine decay; norm scales, shifts and biases are not decayed
+    (decay pulls them towards 0, which for a norm's scale means switching the layer off)."""
+    optimizer = keras.optimizers.AdamW(
+        _schedule(config, steps_per_epoch, peak), weight_decay=config.weight_decay,
+        global_clipnorm=config.clip_norm,
+    )  # fmt: skip
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
 
 
 def _steps_per_execution(config: Config, hardware: devices.Hardware, steps: int) -> int:
@@ -111,7 +130,7 @@ def plan_run(records_dir: str, config: Config, hardware: devices.Hardware) -> de
     """What a run will train on and how: precision, distribution, global batch (the per-device
     batch × devices), learning rate and steps."""
     meta = records.load_metadata(records_dir)
-    train_folds, _ = training_folds(config)
+    train_folds, _ = training_folds(meta, config)
     usable = sum(meta["usable_per_fold"][str(k)] for k in train_folds)
     global_batch = config.batch_size * hardware.devices
     steps = usable // global_batch
@@ -156,13 +175,13 @@ def train(
     print(f"training on {info.summary()}")
     _log_run_info(run, info)
 
-    train_folds, val_folds = training_folds(config)
+    train_folds, val_folds = training_folds(records.load_metadata(records_dir), config)
     steps, batch = info.steps_per_epoch, info.global_batch
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
     from fingerspell.augment import Augmenter
 
-    augmenter = Augmenter(config.augment, config.max_frames, max_phrase=config.max_phrase)
+    augmenter = Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase)
 
     def epoch_data(epoch):
         return dataset.make_dataset(
@@ -180,33 +199,45 @@ def train(
     try:
         with devices.distribution_scope(hardware):
             model = build_model(config)
-            optimizer = keras.optimizers.AdamW(
-                _schedule(config, steps, info.learning_rate), weight_decay=config.weight_decay,
-                global_clipnorm=config.clip_norm,
-            )  # fmt: skip
+            optimizer = make_optimizer(config, steps, info.learning_rate)
             model.compile(optimizer, loss=ctc_loss, steps_per_execution=info.steps_per_execution)
             if val_folds:
                 val_data = dataset.make_dataset(records_dir, val_folds, batch, config.max_frames,
                                                 False, landmarks, config.max_phrase)
                 own.insert(0, CompetitionScore(decoding_model(model), val_data))
-            return model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps,
+            return model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, shuffle=False,
                              callbacks=own + extra, verbose=verbose)  # fmt: skip
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
 def _run_callbacks(run: Path, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:
-    """Backup for --resume, best and last weights, CSV and TensorBoard logs."""
+    """Backup for --resume, best and last weights, CSV and TensorBoard logs. A resumed run's
+    best checkpoint is replaced only by an epoch better than every epoch before the break."""
     monitor, mode = ("val_score", "max") if validating else ("loss", "min")
+    best = _best_so_far(run / "history.csv", monitor, mode) if resume else None
     return [
         EpochSeededDropout(),
         keras.callbacks.BackupAndRestore(str(run / BACKUP), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(str(run / BEST), monitor=monitor, mode=mode,
-                                        save_best_only=True, save_weights_only=True),
+                                        save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=best),
         keras.callbacks.ModelCheckpoint(str(run / "last.weights.h5"), save_weights_only=True),
         keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
     ]  # fmt: skip
+
+
+def _best_so_far(history: Path, monitor: str, mode: str) -> float | None:
+    """The best value of `monitor` the run's history.csv holds, if any."""
+    if not history.exists():
+        return None
+    import pandas as pd
+
+    values = pd.read_csv(history).get(monitor, pd.Series(dtype=float)).dropna()
+    if values.empty:
+        return None
+    return float(values.max() if mode == "max" else values.min())
 
 
 def _log_run_info(run: Path, info: devices.RunInfo) -> None:
@@ -259,7 +290,7 @@ def sample_predictions(run: str | Path, records_dir: str, n: int = 12):
     import pandas as pd
 
     model, config = load_trained(run)
-    folds = training_folds(config)[1] or [0]
+    folds = training_folds(records.load_metadata(records_dir), config)[1] or [0]
     landmarks = model_landmarks(config.model_landmarks)
     data = dataset.make_dataset(records_dir, folds, n, config.max_frames, False, landmarks,
                                 config.max_phrase)  # fmt: skip

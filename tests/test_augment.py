@@ -1,4 +1,5 @@
-"""Training-only augmentations: valid shapes and labels, real hand swaps, reproducible seeds."""
+"""Training-only augmentations: independent draws, valid shapes and labels, anchors kept, every
+knob changing what the model sees, reproducible seeds."""
 
 import numpy as np
 import pytest
@@ -7,12 +8,16 @@ import tensorflow as tf
 from fingerspell import dataset, reader, records, schema
 from fingerspell.augment import Augmenter
 from fingerspell.config import Augmentation
-from fingerspell.features import model_landmarks
-from tests.test_features import COLUMNS, mirrored_by_name
+from fingerspell.features import LandmarkFeatures, model_landmarks
+from tests.test_features import COLUMNS, LANDMARKS, _columns_of, _right_handed
 
-ALL_ON = Augmentation(flip=1, rotate=1, shear=1, scale=1, shift=1, time_stretch=1,
-                      frame_mask=1, finger_drop=1, concat=1)  # fmt: skip
+ALL_ON = Augmentation(**{name: 1.0 for name in vars(Augmentation())})
 NONE = Augmentation(**{name: 0.0 for name in vars(Augmentation())})
+
+
+def only(name: str, landmarks=LANDMARKS, max_phrase: int = 64) -> Augmenter:
+    """An augmenter that applies just one transform, always."""
+    return Augmenter(Augmentation(**{**vars(NONE), name: 1.0}), 160, landmarks, max_phrase)
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +29,58 @@ def _label(sequence):
     return tf.constant(schema.encode_phrase(sequence.phrase), tf.int32)
 
 
-def test_flip_swaps_hands_and_mirrors_x(sequences):
-    only_flip = Augmentation(**{**vars(NONE), "flip": 1.0})
-    augmenter = Augmenter(only_flip, max_frames=160)
-    for sequence in sequences[:3]:
-        frames, _ = augmenter(tf.constant(sequence.frames), _label(sequence), [1, 2])
-        np.testing.assert_allclose(frames.numpy(), mirrored_by_name(sequence.frames), atol=1e-6)
+def test_every_transform_draws_its_own_parameters(sequences):
+    """Over 200 seeds, the parameters read back from each transform's output (scale factor,
+    shear, time-stretch length, dropped landmarks) are uncorrelated."""
+    frames = tf.constant(sequences[0].frames[:40])
+    label = _label(sequences[0])[:3]
+    x = np.asarray(frames)[:, 0]
+    point = np.flatnonzero(np.isfinite(x) & (np.abs(x - 0.5) > 0.05))[0]
+    y = np.asarray(frames)[:, len(COLUMNS) // 3]
+    draws = {"scale": [], "shear": [], "time_stretch": [], "finger_drop": []}
+    for n in range(200):
+        seed = [11, n]
+        out = {name: only(name)(frames, label, seed)[0].numpy() for name in draws}
+        draws["scale"].append((out["scale"][point, 0] - 0.5) / (x[point] - 0.5))
+        draws["shear"].append((out["shear"][point, 0] - x[point]) / (y[point] - 0.5))
+        draws["time_stretch"].append(len(out["time_stretch"]))
+        draws["finger_drop"].append(np.isnan(out["finger_drop"]).all(0).sum())
+    correlation = np.corrcoef(np.array(list(draws.values()), float))
+    off_diagonal = np.abs(correlation[~np.eye(len(draws), dtype=bool)])
+    assert off_diagonal.max() < 0.25, dict(zip(draws, correlation.round(2).tolist()))
+
+
+def test_landmark_drop_never_removes_the_anchors(sequences):
+    """The wrist and the middle knuckle of either hand survive every drop."""
+    frames = tf.constant(sequences[0].frames)
+    anchors = [c for point in ("left_hand_0", "left_hand_9", "right_hand_0", "right_hand_9")
+               for c in _columns_of(point)]  # fmt: skip
+    dropped = 0
+    for n in range(100):
+        out = only("finger_drop")(frames, _label(sequences[0]), [4, n])[0].numpy()
+        kept = np.isnan(out[:, anchors]) == np.isnan(sequences[0].frames[:, anchors])
+        assert kept.all(), f"seed {n} removed an anchor"
+        dropped += int(np.isnan(out).all(0).sum() > np.isnan(sequences[0].frames).all(0).sum())
+    assert dropped > 90  # the transform did drop landmarks
+
+
+@pytest.mark.parametrize("name", [n for n in vars(Augmentation()) if n != "concat"])
+def test_every_augmentation_changes_what_the_model_sees(sequences, name):
+    """No knob is a no-op once the feature layer has done its normalising and mirroring."""
+    layer = LandmarkFeatures(LANDMARKS)
+    frames = _right_handed(sequences)
+    original = np.asarray(layer(frames[None])[0])
+    changed = 0
+    for n in range(5):
+        out = only(name)(tf.constant(frames), _label(sequences[0]), [8, n])[0].numpy()
+        features = np.asarray(layer(out[None])[0])
+        changed += features.shape != original.shape or not np.allclose(features, original,
+                                                                       atol=1e-3)  # fmt: skip
+    assert changed >= 3
 
 
 def test_every_augmentation_keeps_shapes_and_labels_valid(sequences):
-    augmenter = Augmenter(ALL_ON, max_frames=160)
+    augmenter = Augmenter(ALL_ON, 160, LANDMARKS)
     for n, sequence in enumerate(sequences):
         label = _label(sequence)
         frames, new_label = augmenter(tf.constant(sequence.frames), label, [3, n])
@@ -47,7 +94,7 @@ def test_every_augmentation_keeps_shapes_and_labels_valid(sequences):
 
 
 def test_same_seed_same_augmentation(sequences):
-    augmenter = Augmenter(ALL_ON, max_frames=160)
+    augmenter = Augmenter(ALL_ON, 160, LANDMARKS)
     frames, label = tf.constant(sequences[0].frames), _label(sequences[0])
     a = augmenter(frames, label, [5, 9])[0].numpy()
     b = augmenter(frames, label, [5, 9])[0].numpy()
@@ -60,11 +107,12 @@ def test_concat_joins_frames_and_phrases(sequences):
     first, second = sequences[0], sequences[1]
     items = [(tf.constant(s.frames), _label(s), tf.constant(s.sequence_id))
              for s in (first, second)]  # fmt: skip
-    frames, label, sequence_id = Augmenter(ALL_ON, 160).concat(*items, [0, 0])
+    frames, label, sequence_id = Augmenter(ALL_ON, 160, LANDMARKS).concat(*items, [0, 0])
     assert schema.decode_indices(label.numpy()) == first.phrase + second.phrase
     assert frames.shape[0] == len(first.frames) + len(second.frames)
     assert int(sequence_id) == first.sequence_id
-    too_long = Augmenter(ALL_ON, 160, max_phrase=len(first.phrase) + len(second.phrase) - 1)
+    budget = len(first.phrase) + len(second.phrase) - 1
+    too_long = Augmenter(ALL_ON, 160, LANDMARKS, max_phrase=budget)
     frames, label, _ = too_long.concat(*items, [0, 0])
     assert schema.decode_indices(label.numpy()) == first.phrase
 
@@ -75,7 +123,7 @@ def test_concat_in_the_pipeline_lengthens_phrases(synth_dir, tmp_path):
 
     def mean_length(probabilities):
         data = dataset.make_dataset(str(tmp_path), [0, 1], 8, 96, True, landmarks,
-                                    augment=Augmenter(probabilities, 96))  # fmt: skip
+                                    augment=Augmenter(probabilities, 96, landmarks))  # fmt: skip
         lengths = []
         for frames, labels in data.take(5):
             assert frames.shape == (8, 96, len(COLUMNS)) and labels.shape == (8, 64)

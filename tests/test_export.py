@@ -75,7 +75,7 @@ def test_odd_inputs_give_a_valid_answer(runner, name):
 
 def test_empty_decode_emits_the_fallback(runner):
     """All-NaN frames decode to nothing; the graph answers with the fallback character."""
-    assert check.predict(runner, ODD_INPUTS["all NaN"]) == export.FALLBACK
+    assert check.predict(runner, ODD_INPUTS["all NaN"]) == schema.FALLBACK
 
 
 def test_models_over_40_mb_are_refused(tmp_path):

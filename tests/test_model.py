@@ -33,6 +33,27 @@ def test_output_shape_and_blank_on_padding():
     assert np.isfinite(logits).all()
 
 
+def test_batch_norm_statistics_ignore_padding_frames():
+    """One training call on the same sequence, unpadded and padded to three times its length:
+    every batch norm's moving statistics come out the same."""
+    PRESETS["tiny-no-dropout"] = {**PRESETS["tiny"], "dropout": 0.0}
+    columns = build_model(Config()).input_shape[-1]
+    frames = np.random.default_rng(3).uniform(size=(2, 20, columns)).astype(np.float32)
+    padded = np.concatenate([frames, np.full((2, 40, columns), np.nan, np.float32)], 1)
+
+    def statistics(batch):
+        keras.utils.set_random_seed(0)
+        model = build_model(Config(preset="tiny-no-dropout"))
+        model(batch, training=True)
+        return [keras.ops.convert_to_numpy(v) for v in model.non_trainable_variables
+                if "moving" in v.path]  # fmt: skip
+
+    unpadded, with_padding = statistics(frames), statistics(padded)
+    assert len(unpadded) == 2 * 7  # stem + 6 conv blocks, mean and variance each
+    for a, b in zip(unpadded, with_padding, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
 def test_ctc_loss_is_finite_and_zero_for_impossible_alignments():
     logits = np.random.default_rng(2).normal(size=(4, 10, N_CLASSES)).astype(np.float32)
     labels = np.array([[1, 2, 3] + [-1] * 9, [4, 4] + [-1] * 10, list(range(12)),

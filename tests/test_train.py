@@ -15,6 +15,7 @@ import pytest
 
 from fingerspell import train
 from fingerspell.config import Config
+from fingerspell.reader import DataError
 from tests.conftest import demo_config, once
 
 DISTRIBUTED = textwrap.dedent(
@@ -110,19 +111,81 @@ def _weights(path):
     return model.get_weights()
 
 
-def test_resumed_run_equals_unbroken_run(demo_dir, tmp_path):
-    """The demo fixture trained 2 epochs unbroken; here 1 epoch, a stop, then --resume."""
+def test_resumed_run_equals_unbroken_run_and_keeps_its_best(demo_dir, tmp_path):
+    """The demo fixture trained 2 epochs unbroken; here 1 epoch, a stop, then --resume. The
+    best checkpoint is replaced only by an epoch better than those before the break."""
     run = tmp_path / "run"
     config = demo_config()
     train.train(str(demo_dir / "records"), run, config, verbose=0,
                 callbacks=[StopAfterFirstEpoch()])  # fmt: skip
-    assert len((run / "history.csv").read_text().strip().splitlines()) == 2  # header + epoch 1
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 1
+    # Epoch 1 scored as no later epoch can: the resumed epoch must leave its checkpoint alone.
+    history.assign(val_score=1.0).to_csv(run / "history.csv", index=False)
+    best = (run / train.BEST).read_bytes()
     train.train(str(demo_dir / "records"), run, config, resume=True, verbose=0)
-    assert len((run / "history.csv").read_text().strip().splitlines()) == 3
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    assert (run / train.BEST).read_bytes() == best
     unbroken = _weights(demo_dir / "run" / "last.weights.h5")
     resumed = _weights(run / "last.weights.h5")
     for a, b in zip(unbroken, resumed):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_folds_come_from_the_records():
+    """However many folds the records hold, every one but the validation fold trains."""
+    assert train.training_folds({"folds": 5}, Config(val_fold=0)) == ([1, 2, 3, 4], [0])
+    assert train.training_folds({"folds": 3}, Config(val_fold=-1)) == ([0, 1, 2], [])
+    with pytest.raises(DataError, match="folds 0..2"):
+        train.training_folds({"folds": 3}, Config(val_fold=4))
+    assert not hasattr(Config(), "folds") and not hasattr(Config(), "landmarks")
+
+
+@once
+def test_every_landmark_the_records_store_can_train(demo_dir, tmp_path):
+    """All 543 landmarks (face mesh included): stored, augmented, mirrored, trained."""
+    from fingerspell import records
+
+    records.preprocess(demo_dir / "data", str(tmp_path / "records"), landmarks="all")
+    config = Config(model_landmarks="all", epochs=1, batch_size=16, max_frames=32, val_fold=-1)
+    history = train.train(str(tmp_path / "records"), tmp_path / "run", config, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_norms_and_biases_are_not_decayed():
+    """AdamW with zero gradients moves weights by its decay alone: kernels shrink, norm scales
+    and shifts and biases stay."""
+    from fingerspell.model import build_model
+
+    config = Config(warmup_epochs=0.5)
+    model = build_model(config)
+    optimizer = train.make_optimizer(config, steps_per_epoch=4, peak=0.1)
+    before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
+    for _ in range(3):
+        optimizer.apply([keras.ops.zeros_like(v) for v in model.trainable_variables],
+                        model.trainable_variables)  # fmt: skip
+    for v in model.trainable_variables:
+        moved = not np.array_equal(keras.ops.convert_to_numpy(v), before[v.path])
+        kept = any(v.path.endswith(name) for name in ("bias", "gamma", "beta"))
+        assert moved != kept, v.path
+
+
+class EmptyDecoder:
+    """A decoder that finds nothing in any sequence."""
+
+    def predict(self, data, verbose=0):
+        return np.full((sum(int(f.shape[0]) for f in data), 4), -1)
+
+
+def test_validation_scores_empty_decodes_as_the_exported_file_answers_them(demo_dir):
+    from fingerspell import dataset, schema
+    from fingerspell.features import model_landmarks
+
+    data = dataset.make_dataset(str(demo_dir / "records"), [0], 16, 32, False,
+                                model_landmarks("model"))  # fmt: skip
+    truths, predictions = train.evaluate(EmptyDecoder(), data)
+    assert len(predictions) == len(truths) > 0
+    assert set(predictions) == {schema.FALLBACK}
 
 
 @pytest.mark.parametrize("wanted, steps, chosen", [(0, 100, 1), (4, 12, 4), (4, 10, 2),

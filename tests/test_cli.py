@@ -1,0 +1,76 @@
+"""Every stage through the command line, exactly as the README's stage table writes it, and the
+command line's answers to mistakes: the message alone, no traceback, a non-zero exit status."""
+
+import importlib.util
+import json
+import re
+import shlex
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import once
+
+ROOT = Path(__file__).resolve().parents[1]
+# Small enough for a test; appended to the README's train command.
+TRAIN_SIZE = ["--epochs", "1", "--batch-size", "8", "--max-frames", "32"]
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The stage table's commands (`| \\`stage …\\` | what it does |`), optional [parts]
+    included, as argument lists with the placeholders left in."""
+    rows = re.findall(r"^\| `([a-z-]+ [^`]*)` \|", (ROOT / "README.md").read_text(), re.M)
+    return {row.split()[0]: shlex.split(row.replace("[", "").replace("]", "")) for row in rows}
+
+
+def fingerspell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fingerspell", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+
+
+@once
+def test_every_stage_runs_as_the_readme_writes_it(tmp_path):
+    commands = readme_commands()
+    assert {"synth", "preprocess", "train", "export", "check"} <= set(commands)
+    values = {"DIR": "data", "N": "60", "S": "3", "RECORDS": "records", "R": "records",
+              "RUN": "run", "SUB": "sub", "SUB/submission.zip": "sub/submission.zip",
+              "k": "0"}  # fmt: skip
+    for stage in ("synth", "preprocess", "train", "export", "check"):
+        args = [values.get(token, token) for token in commands[stage]]
+        args += TRAIN_SIZE if stage == "train" else []
+        done = fingerspell(*args, cwd=tmp_path)
+        output = done.stdout[-2000:] + done.stderr[-3000:]
+        assert done.returncode == 0, f"{shlex.join(args)}\n{output}"
+    with zipfile.ZipFile(tmp_path / "sub" / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
+    report = json.loads((tmp_path / "sub" / "report.json").read_text())
+    assert report["sequences"] > 0 and 0 <= report["score"] <= 1 and "keras_parity" in report
+
+
+DUPLICATE_IDS = "path,file_id,participant_id,sequence_id,phrase\n" + "t/1.parquet,1,5,7,ab\n" * 2
+
+
+@once
+@pytest.mark.parametrize("args, message", [
+    (["preprocess", "--data", "nowhere", "--out", "records"], "nowhere/train.csv"),
+    (["preprocess", "--data", "bad", "--out", "records"], "duplicate sequence_id [7]"),
+    (["train", "--records", "nowhere", "--out", "run"], "preprocess"),
+])  # fmt: skip
+def test_a_mistake_gets_its_message_without_a_traceback(tmp_path, args, message):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "train.csv").write_text(DUPLICATE_IDS)
+    done = fingerspell(*args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+@once
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed")
+def test_wandb_missing_is_said_before_anything_is_written(demo_dir, tmp_path):
+    done = fingerspell("train", "--records", str(demo_dir / "records"), "--out", "run",
+                       "--wandb", cwd=tmp_path)  # fmt: skip
+    assert done.returncode != 0 and "pip install wandb" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
