@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -41,6 +42,8 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    if args.wandb and importlib.util.find_spec("wandb") is None:  # said before anything starts
+        raise ModuleNotFoundError("--wandb needs Weights & Biases: pip install wandb")
     from fingerspell import devices
 
     devices.use_backend(args.backend)  # before anything imports Keras
@@ -178,8 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import importlib.util
-
     if importlib.util.find_spec("tensorflow") is None:  # not a declared dependency: see pyproject
         raise SystemExit("fingerspell needs TensorFlow for tf.data and export, under any Keras "
                          "backend: pip install tensorflow-cpu (or tensorflow, its GPU build)")

@@ -53,9 +53,13 @@ def records_overview(meta: dict, frames: np.ndarray, chars: np.ndarray):
     axes[0].set(title="frames per sequence", xlabel="frames")
     axes[1].hist(chars, bins=range(0, int(chars.max()) + 2))
     axes[1].set(title="phrase length", xlabel="characters")
-    folds = meta["per_fold"]
-    axes[2].bar([f"fold {k}" for k in folds], list(folds.values()))
+    names = [f"fold {k}" for k in meta["per_fold"]]
+    competition = list(meta["per_fold"].values())
+    axes[2].bar(names, competition, label="train.csv (validation scores these)")
+    axes[2].bar(names, list(meta["supplemental_per_fold"].values()), bottom=competition,
+                label="supplemental (training only)")  # fmt: skip
     axes[2].set(title="sequences per fold (grouped by participant)")
+    axes[2].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
