@@ -326,7 +326,9 @@ def sequence_lengths(records: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow as tf
 
     frames, chars = [], []
-    for path in sorted(tf.io.gfile.glob(f"{str(records).rstrip('/')}/{MANIFESTS}/*.json")):
+    folder = f"{str(records).rstrip('/')}/{MANIFESTS}"
+    for path in sorted(p for split in SPLITS.values()  # the per-file manifests, not options.json
+                       for p in tf.io.gfile.glob(f"{folder}/{split}-*.json")):  # fmt: skip
         manifest = json.loads(tf.io.gfile.GFile(path).read())
         frames += manifest["n_frames"]
         chars += manifest["n_chars"]

@@ -16,7 +16,7 @@ from tests.conftest import once
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough for a test; appended to the README's train command.
-TRAIN_SIZE = ["--epochs", "1", "--batch-size", "8", "--max-frames", "32"]
+TRAIN_SIZE = ["--epochs", "1", "--batch-size", "8", "--max-frames", "16"]
 
 
 def readme_commands() -> dict[str, list[str]]:
@@ -35,7 +35,7 @@ def fingerspell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_every_stage_runs_as_the_readme_writes_it(tmp_path):
     commands = readme_commands()
     assert {"synth", "preprocess", "train", "export", "check"} <= set(commands)
-    values = {"DIR": "data", "N": "60", "S": "3", "RECORDS": "records", "R": "records",
+    values = {"DIR": "data", "N": "40", "S": "3", "RECORDS": "records", "R": "records",
               "RUN": "run", "SUB": "sub", "SUB/submission.zip": "sub/submission.zip",
               "k": "0"}  # fmt: skip
     for stage in ("synth", "preprocess", "train", "export", "check"):
