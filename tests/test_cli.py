@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import once
+from tests.conftest import SILFA, once
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough for a test; appended to the README's train command.
@@ -33,12 +33,16 @@ def fingerspell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @once
 def test_every_stage_runs_as_the_readme_writes_it(tmp_path):
+    """synth → (synth-report, where the SILFA frames are) → preprocess → train → export → check.
+    The table's last row, `demo`, chains the same stages; its function runs in test_demo."""
     commands = readme_commands()
-    assert {"synth", "preprocess", "train", "export", "check"} <= set(commands)
+    assert set(commands) == {"synth", "synth-report", "preprocess", "train", "export", "check",
+                             "demo"}  # fmt: skip
     values = {"DIR": "data", "N": "40", "S": "3", "RECORDS": "records", "R": "records",
               "RUN": "run", "SUB": "sub", "SUB/submission.zip": "sub/submission.zip",
               "k": "0"}  # fmt: skip
-    for stage in ("synth", "preprocess", "train", "export", "check"):
+    report = ["synth-report"] if SILFA.exists() else []
+    for stage in ("synth", *report, "preprocess", "train", "export", "check"):
         args = [values.get(token, token) for token in commands[stage]]
         args += TRAIN_SIZE if stage == "train" else []
         done = fingerspell(*args, cwd=tmp_path)

@@ -21,7 +21,8 @@ UNDER_JAX = ["tests/test_devices.py", "tests/test_model.py", "tests/test_train.p
 def test_backend_neutral_tests_pass_under_jax(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+        # One worker: this test already runs beside the outer suite's other worker.
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "--basetemp",
          str(tmp_path), *UNDER_JAX], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=1200,
     )  # fmt: skip
