@@ -32,12 +32,12 @@ def model_landmarks(name: str) -> list[int]:
 class LandmarkFeatures(keras.layers.Layer):
     """[B, T, 3K] landmark columns (x block, y block, z block) → [B, T, F] features.
 
-    Per sequence: picks the signing hand (the one detected in more frames) and mirrors
-    left-handed signers onto the right (`schema.mirror_partner`: hands, pose and face); the
-    signing hand relative to its wrist and scaled by its mean palm size; every point relative to
-    the sequence's NaN-aware mean and spread; frame
-    deltas of the hand. Missing values become 0. Also returns the frame mask (1.0 where any
-    landmark was detected; padding frames are all NaN).
+    Per sequence: picks the signing hand (the one held higher, on average over the frames it was
+    seen in; the only one seen, if only one is) and mirrors left-handed signers onto the right
+    (`schema.mirror_partner`: hands, pose and face); the signing hand relative to its wrist and
+    scaled by its mean palm size; every point relative to the sequence's NaN-aware mean and
+    spread; frame deltas of the hand. Missing values become 0. Also returns the frame mask (1.0
+    where any landmark was detected; padding frames are all NaN).
 
     Always computes in float32, whatever the mixed-precision policy: bfloat16's spacing near 1.0
     (2^-7) is coarser than a hand's movement between two frames in normalised coordinates."""
@@ -68,12 +68,14 @@ class LandmarkFeatures(keras.layers.Layer):
         seen = ops.cast(ops.reshape(valid, (-1, ops.shape(x)[1], 3, k)), "float32")
         seen = ops.min(ops.transpose(seen, (0, 1, 3, 2)), axis=-1)  # [B, T, K]: 1 where seen
 
-        # Left-handed signers are mirrored: x → 1 − x and left/right landmarks swap places.
-        # A hand counts as detected in a frame where any of its points is: one missing point
-        # (the wrist) must not hand the choice to the resting hand.
-        left_frames = ops.sum(ops.max(ops.take(seen, self.left, axis=2), axis=-1), axis=1)
-        right_frames = ops.sum(ops.max(ops.take(seen, self.right, axis=2), axis=-1), axis=1)
-        use_left = ops.reshape(ops.cast(left_frames > right_frames, "float32"), (-1, 1, 1))
+        # Left-handed signers are mirrored: x → 1 − x and left/right landmarks swap places. The
+        # signing hand is the one held higher: a resting hand tracked in more frames than the
+        # signing one is common in real recordings, so detection counts cannot decide.
+        left_height, left_seen = self._mean_height(points, seen, self.left)
+        right_height, right_seen = self._mean_height(points, seen, self.right)
+        higher = ops.cast(left_height < right_height, "float32")  # image y grows downwards
+        use_left = left_seen * (1 - right_seen + right_seen * higher)
+        use_left = ops.reshape(use_left, (-1, 1, 1))
         mirrored = ops.take(points, self.mirror, axis=2) * np.array([-1, 1, 1], "float32")
         mirrored = mirrored + np.array([1, 0, 0], "float32")
         flip = ops.expand_dims(use_left, -1)
@@ -99,6 +101,14 @@ class LandmarkFeatures(keras.layers.Layer):
             axis=-1,
         )
         return ops.clip(features, -10.0, 10.0), frame_mask
+
+    @staticmethod
+    def _mean_height(points, seen, hand: list[int]):
+        """(mean image y of a hand's seen points over the sequence, 1.0 if it was seen at all)."""
+        weight = ops.take(seen, hand, axis=2)  # [B, T, 21]
+        count = ops.sum(weight, axis=(1, 2))
+        height = ops.sum(ops.take(points, hand, axis=2)[..., 1] * weight, axis=(1, 2))
+        return height / ops.maximum(count, 1.0), ops.cast(count > 0, "float32")
 
     @staticmethod
     def _hand_local(hand, hand_seen):

@@ -100,6 +100,33 @@ def _columns_of(point: str) -> list[int]:
     return [i for i, c in enumerate(COLUMNS) if c.split("_", 1)[1] == point]
 
 
+def test_a_vanished_signing_hand_hands_over_to_the_other(sequences):
+    """Hand features come from the signing hand; when it is never seen, from the other."""
+    layer = LandmarkFeatures(LANDMARKS)
+    frames = _right_handed(sequences).copy()
+    hand_features = np.asarray(layer(frames[None])[0])[0, :, :63]
+    frames[:, [i for i, c in enumerate(COLUMNS) if "right_hand" in c]] = np.nan
+    other = np.asarray(layer(frames[None])[0])[0, :, :63]
+    assert np.abs(hand_features).sum() > 0 and np.abs(other).sum() > 0
+    assert not np.allclose(hand_features, other)
+
+
+def test_the_signing_hand_is_the_higher_one_even_when_seen_less(silfa_dir):
+    """Real frames (SILFA): the signer spells with the right hand while the resting left hand is
+    tracked in more frames. The hand features are those of the right hand: the same as with the
+    left hand removed."""
+    layer = LandmarkFeatures(LANDMARKS)
+    letters = {s.phrase: s.frames for s in reader.read_silfa(silfa_dir, COLUMNS)}
+    left = [i for i, c in enumerate(COLUMNS) if "left_hand" in c]
+    right = [i for i, c in enumerate(COLUMNS) if "right_hand" in c]
+    word = np.concatenate([letters[c] for c in "python"])
+    assert np.isfinite(word[:, left[0]]).sum() > np.isfinite(word[:, right[0]]).sum()
+    alone = word.copy()
+    alone[:, left] = np.nan
+    features = np.asarray(layer(word[None])[0])[0, :, :126]
+    np.testing.assert_allclose(features, np.asarray(layer(alone[None])[0])[0, :, :126], atol=1e-5)
+
+
 def _right_handed(sequences):
     return next(s.frames for s in sequences if np.isfinite(s.frames[:, _columns_of(
         "right_hand_0")[0]]).sum() > np.isfinite(s.frames[:, _columns_of("left_hand_0")[0]]).sum())
@@ -122,8 +149,8 @@ def test_a_lost_wrist_or_knuckle_does_not_move_the_hand_features(sequences):
 
 
 def test_a_hand_missing_its_wrist_is_still_the_signing_hand(sequences):
-    """The signing hand is the one detected in more frames, counted by any of its points: a
-    wrist lost for the whole sequence does not hand the choice to the resting hand."""
+    """The signing hand is chosen from all of its seen points: a wrist lost for the whole
+    sequence does not hand the choice to the resting hand."""
     layer = LandmarkFeatures(LANDMARKS)
     frames = _right_handed(sequences).copy()
     before = np.asarray(layer(frames[None])[0])[0, :, 2 * 63 :]
