@@ -42,9 +42,10 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    if args.wandb and importlib.util.find_spec("wandb") is None:  # said before anything starts
-        raise ModuleNotFoundError("--wandb needs Weights & Biases: pip install wandb")
-    from fingerspell import devices
+    from fingerspell import devices, install
+
+    if args.wandb:
+        install.require_wandb()  # said before Keras starts
 
     devices.use_backend(args.backend)  # before anything imports Keras
     from fingerspell import train

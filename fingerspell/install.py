@@ -58,3 +58,9 @@ def into_platform(source: str | Path = ".", quiet: bool = True) -> list[str]:
             + done.stderr[-3000:])  # fmt: skip
     importlib.invalidate_caches()  # packages added to a running kernel become importable
     return wanted
+
+
+def require_wandb() -> None:
+    """Weights & Biases is optional: say how to get it before a run that asks for it starts."""
+    if importlib.util.find_spec("wandb") is None:
+        raise ModuleNotFoundError("--wandb needs Weights & Biases: pip install wandb")

@@ -167,7 +167,7 @@ def train(
     hardware = devices.local_hardware()
     info = plan_run(records_dir, config, hardware)
     if wandb:
-        _require_wandb()
+        install.require_wandb()
     run.mkdir(parents=True, exist_ok=True)
     config.save(run / "config.json")
     keras.utils.set_random_seed(config.seed)
@@ -250,13 +250,6 @@ def _log_run_info(run: Path, info: devices.RunInfo) -> None:
 def run_info(run: str | Path) -> dict:
     """The run's run.json: what it trained on."""
     return json.loads((Path(run) / RUN_INFO).read_text(encoding="utf-8"))
-
-
-def _require_wandb() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("wandb") is None:
-        raise ModuleNotFoundError("--wandb needs Weights & Biases: pip install wandb")
 
 
 def _wandb_callback(run: Path, config: Config, info: devices.RunInfo) -> keras.callbacks.Callback:
