@@ -313,7 +313,7 @@ def record_files(records: str, folds: list[int], supplemental: bool = True) -> l
     import tensorflow as tf
 
     records = str(records).rstrip("/")
-    splits = ["train", "supplemental"] if supplemental else ["train"]
+    splits = list(SPLITS.values()) if supplemental else [SPLITS["train.csv"]]
     files = sorted(f for k in folds for split in splits
                    for f in tf.io.gfile.glob(f"{records}/fold{k}-{split}-*.tfrecord"))  # fmt: skip
     if not files:
