@@ -1,9 +1,12 @@
-"""Real handshapes and body templates from the SILFA recordings, and a glyph for every character.
+"""Real handshapes and body templates, and a glyph for every character.
 
 SILFA (shared/data/silfa) is genuine MediaPipe Holistic output of one signer holding each letter
-a–z. `build_templates` turns it into body-independent templates (hand relative to the wrist in
-palm-length units, face and pose relative to their own anchors) that ship with the package as
-`data/silfa_templates.npz`, so the synthetic generator runs on machines without shared/.
+a–z; `tools/data/aslhg_hands.parquet` is MediaPipe Hands output for photos of ten more people
+(ASL-HG, CC BY 4.0; see tools/data/README.md), of whom `PHOTO_PEOPLE` lend their hands to the
+generator and the rest are kept for `benchmarks/real_transfer.py`. `build_templates` turns them
+into body-independent templates (hand relative to the wrist in palm-length units, face and pose
+relative to their own anchors) that ship with the package as `data/templates.npz`, so the
+synthetic generator runs on machines without shared/.
 
 Coordinates here are "height units": x is rescaled by the frame's aspect so that one unit is the
 same length on both image axes. SILFA's frames are landscape: the bone lengths of its hands are
@@ -22,6 +25,10 @@ import numpy as np
 from fingerspell import schema
 
 SILFA_ASPECT = 16 / 9  # width / height of the SILFA video frames
+# ASL-HG people whose handshapes the generator uses; 8, 9 and 10 are never trained on. One signer's
+# hands, however real, do not teach a model other people's: BENCHMARKS.md, "other signers".
+PHOTO_PEOPLE = (1, 2, 3, 4, 5, 6, 7)
+PHOTO_HANDS = Path(__file__).resolve().parents[1] / "tools" / "data" / "aslhg_hands.parquet"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MOVING_LETTERS = "jz"  # their recorded wrist path is part of the sign
 HAND_BONES = [
@@ -37,8 +44,11 @@ def _group_xyz(frames: np.ndarray, group: str) -> np.ndarray:
     return xyz * np.array([SILFA_ASPECT, 1.0, SILFA_ASPECT], dtype=np.float32)
 
 
-def build_templates(silfa_dir: str | Path) -> dict[str, np.ndarray]:
-    """Handshapes (every detected frame per letter), j/z wrist paths, face, pose, resting hand."""
+def build_templates(
+    silfa_dir: str | Path, photo_hands: str | Path = PHOTO_HANDS
+) -> dict[str, np.ndarray]:
+    """Handshapes (every detected frame per letter; `photo_{letter}` and `photo_person_{letter}`
+    for the photographed people), j/z wrist paths, face, pose, resting hand."""
     from fingerspell.reader import read_silfa
 
     sequences = read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)
@@ -51,6 +61,7 @@ def build_templates(silfa_dir: str | Path) -> dict[str, np.ndarray]:
         hand = hand[~np.isnan(hand).any(axis=(1, 2))]
         out[f"shape_{letter}"] = ((hand - hand[:, :1]) / palm).astype(np.float32)
         out[f"path_{letter}"] = ((hand[:, 0] - hand[:1, 0]) / palm).astype(np.float32)
+    out.update(_photo_shapes(photo_hands))
     everything = np.concatenate([s.frames for s in sequences])
     face = _group_xyz(everything, "face")
     nose = face[:, 1:2]
@@ -68,15 +79,47 @@ def build_templates(silfa_dir: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _photo_shapes(photo_hands: str | Path) -> dict[str, np.ndarray]:
+    """Per letter, the `PHOTO_PEOPLE`'s hands relative to the wrist, each photo scaled to a palm
+    length of 1 (photos are square, so x, y and z share one unit; each was taken at its own
+    distance). Every photographed hand is a right hand seen as SILFA's signing hand is."""
+    import pandas as pd
+
+    table = pd.read_parquet(photo_hands)
+    table = table[table.person.isin(PHOTO_PEOPLE)].sort_values("photo")
+    xyz = np.stack([table[[f"{axis}{i}" for i in range(21)]].to_numpy(np.float32)
+                    for axis in "xyz"], -1)  # fmt: skip
+    xyz = xyz - xyz[:, :1]
+    xyz /= np.linalg.norm(xyz[:, 9], axis=-1)[:, None, None]
+    out = {}
+    for letter in LETTERS:
+        mine = (table.letter == letter).to_numpy()
+        out[f"photo_{letter}"] = xyz[mine]
+        out[f"photo_person_{letter}"] = table.person.to_numpy()[mine].astype(np.int16)
+    return out
+
+
 def save_templates(silfa_dir: str | Path, path: str | Path) -> None:
     np.savez_compressed(path, **build_templates(silfa_dir))
 
 
 @lru_cache
 def load_templates() -> dict[str, np.ndarray]:
-    blob = resources.files("fingerspell.data").joinpath("silfa_templates.npz")
+    blob = resources.files("fingerspell.data").joinpath("templates.npz")
     with resources.as_file(blob) as path, np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+def hand_shapes(letter: str, source: int) -> np.ndarray:
+    """[N, 21, 3] the shapes of `letter` by one real person: 0 = SILFA's signer (every frame of
+    the recording), k = ASL-HG person k (their photos)."""
+    templates = load_templates()
+    if source == 0:
+        return templates[f"shape_{letter}"]
+    return templates[f"photo_{letter}"][templates[f"photo_person_{letter}"] == source]
+
+
+HAND_SOURCES = (0, *PHOTO_PEOPLE)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 The pipeline's embedded default: signers with persistent traits spell competition-like phrases
 with real SILFA handshapes (see `handshapes`), and each frame is rendered as MediaPipe Holistic
-would report it (image-normalised coordinates of a portrait video, z on MediaPipe's scales, jitter,
-lost-hand frames as NaN). Everything is built in "height units" (one unit = the frame height on
-both axes) and projected to MediaPipe's x/width, y/height at the end.
+would report it (image-normalised coordinates of the signer's camera, portrait or landscape, z on
+MediaPipe's scales, jitter, lost-hand frames as NaN). Everything is built in "height units" (one
+unit = the frame height on both axes) and projected to MediaPipe's x/width, y/height at the end.
 
 Same seed → byte-identical files: every sequence draws from its own generator, seeded by
 (seed, split, index), so files can also be generated in any order or resumed.
@@ -35,6 +35,7 @@ class Signer:
     """Traits that stay with a participant across all their sequences."""
 
     participant_id: int
+    aspect: float  # the camera's frame width / height
     left_handed: bool
     shoulder_width: float  # height units
     palm: float  # palm length (wrist → middle knuckle), height units
@@ -46,16 +47,33 @@ class Signer:
     dropout: float  # share of frames that lose the signing hand
     rest_hand_visible: bool
     style: tuple[float, float, float]  # personal hand orientation bias (yaw, pitch, roll)
+    hands: int  # whose real handshapes: `handshapes.HAND_SOURCES`
+
+
+# Camera frames, width / height: phones held upright (the competition's videos, `schema.ASPECT`)
+# and 3:4, and landscape webcams and phones (4:3, 16:9; the SILFA recordings are 16:9). MediaPipe
+# divides x by the width, so the same hand looks 3.4× narrower in x at 16:9 than at 0.53: a
+# model that only ever saw portrait frames read real landscape words at 0.83, and 0.91 with x
+# rescaled to portrait (BENCHMARKS.md, "camera aspect").
+CAMERA_ASPECTS = (schema.ASPECT, 3 / 4, 4 / 3, 16 / 9)
+CAMERA_ASPECT_SHARES = (0.5, 0.15, 0.15, 0.2)
+# Whose real hands a signer has: SILFA's signer (a video: every frame of each letter, j and z in
+# motion) for half of them, each of the photographed people for an equal share of the rest. With
+# all eight equally likely, the demo's model read three people it never saw at 0.70 but SILFA's
+# words at 0.69 (SILFA's hands alone: 0.22 and 0.89; BENCHMARKS.md, "other signers").
+HAND_SHARES = (0.5,) + (0.5 / len(handshapes.PHOTO_PEOPLE),) * len(handshapes.PHOTO_PEOPLE)
 
 
 def make_signer(participant_id: int, rng: np.random.Generator) -> Signer:
     shoulder_width = rng.uniform(0.26, 0.40)
+    aspect = float(rng.choice(CAMERA_ASPECTS, p=CAMERA_ASPECT_SHARES))
     return Signer(
         participant_id=participant_id,
+        aspect=aspect,
         left_handed=bool(rng.random() < 0.1),
         shoulder_width=shoulder_width,
         palm=shoulder_width / rng.uniform(2.8, 3.8),
-        center_x=schema.ASPECT * rng.uniform(0.42, 0.58),
+        center_x=aspect * rng.uniform(0.42, 0.58),
         shoulder_y=rng.uniform(0.45, 0.62),
         roll=rng.normal(0, 3),
         frames_per_char=rng.uniform(4, 12),
@@ -63,6 +81,7 @@ def make_signer(participant_id: int, rng: np.random.Generator) -> Signer:
         dropout=rng.uniform(0.02, 0.3),
         rest_hand_visible=bool(rng.random() < 0.25),
         style=tuple(rng.normal(0, [8, 8, 6])),
+        hands=int(rng.choice(handshapes.HAND_SOURCES, p=HAND_SHARES)),
     )
 
 
@@ -77,13 +96,15 @@ def _smoothstep(n: int) -> np.ndarray:
 
 def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray]:
     """Hand shape [n, 21, 3] (wrist-relative, oriented) and wrist offset [n, 3] for one glyph."""
-    templates = handshapes.load_templates()
     glyph = handshapes.GLYPHS[char]
-    shapes = templates[f"shape_{glyph.shape}"]
+    shapes = handshapes.hand_shapes(glyph.shape, signer.hands)
     if glyph.shape in handshapes.MOVING_LETTERS and glyph.orientation == "front":
-        pick = np.linspace(0, len(shapes) - 1, n).round().astype(int)
-        shape = shapes[pick]
-        offset = templates[f"path_{glyph.shape}"][pick]
+        # j and z draw their letter: SILFA's recorded wrist path (and, for SILFA's own signer,
+        # the hand turning along it; the photographed people hold their one still shape).
+        path = handshapes.load_templates()[f"path_{glyph.shape}"]
+        pick = np.linspace(0, len(path) - 1, n).round().astype(int)
+        offset = path[pick]
+        shape = shapes[pick] if signer.hands == 0 else shapes[[rng.integers(len(shapes))] * n]
     else:
         shape = np.repeat(shapes[rng.integers(len(shapes))][None], n, axis=0)
         offset = handshapes.motion_path(glyph.motion, n)
@@ -92,6 +113,18 @@ def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.
     extra_roll = handshapes.motion_roll(glyph.motion, n)
     rotations = np.stack([handshapes.rotation_matrix(yaw, pitch, roll + r) for r in extra_roll])
     return np.einsum("tij,tkj->tki", rotations, shape), offset
+
+
+def _repeat_mark(n: int, k: int, rng) -> np.ndarray:
+    """Wrist offsets [n, 3] that tell a repeated letter from a held one: signers either bounce
+    (a small hop over the first k frames that comes back) or slide sideways and stay there."""
+    ramp = np.zeros(n, np.float32)
+    if rng.random() < 0.5:
+        ramp[:k] = np.sin(np.pi * np.linspace(0, 1, k))
+        return ramp[:, None] * np.array([0.5, -0.2, 0], np.float32)
+    ramp[:k], ramp[k:] = _smoothstep(k), 1.0
+    side = rng.choice([-1, 1]) * rng.uniform(0.3, 0.7)
+    return ramp[:, None] * np.array([side, 0, 0], np.float32)
 
 
 def hand_timeline(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +145,8 @@ def hand_timeline(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndar
         # Coarticulation: the first k frames morph from where the last glyph ended.
         shape[:k] = previous_shape + (shape[:k] - previous_shape) * blend[..., None]
         offset[:k] = previous_offset + (offset[:k] - previous_offset) * blend
-        if i > 0 and char == phrase[i - 1]:  # repeated letters: a small hop between them
-            hop = np.sin(np.pi * np.linspace(0, 1, k))[:, None] * np.array([0.5, -0.2, 0])
-            offset[:k] += hop.astype(np.float32)
+        if i > 0 and char == phrase[i - 1]:
+            offset += _repeat_mark(n, k, rng)
         if char == " " or (i > 0 and rng.random() < 0.03):  # an occasional pause
             pause = int(rng.integers(3, 12))
             shape = np.concatenate([shape, np.repeat(shape[-1:], pause, 0)])
@@ -178,7 +210,7 @@ def render(phrase: str, signer: Signer, rng: np.random.Generator) -> np.ndarray:
     groups = {"face": face, "left_hand": other, "pose": pose, "right_hand": hand}
     groups = _camera(groups, signer)
     if signer.left_handed:
-        groups = _mirror(groups, signer.center_x)
+        groups = _mirror(groups, signer.center_x / signer.aspect)
     return _to_columns(groups)
 
 
@@ -229,8 +261,8 @@ def _camera(groups: dict[str, np.ndarray], signer: Signer) -> dict[str, np.ndarr
     for name, points in groups.items():
         points = points.copy()
         points[..., :2] = (points[..., :2] - centre) @ rotation.T + centre
-        points[..., 0] /= schema.ASPECT
-        points[..., 2] /= schema.ASPECT if name.endswith("hand") else 1.0
+        points[..., 0] /= signer.aspect
+        points[..., 2] /= signer.aspect if name.endswith("hand") else 1.0
         if name.endswith("hand"):  # MediaPipe reports no hand whose wrist is out of the frame
             outside = (np.abs(points[:, 0, :2] - 0.5) > 0.5).any(-1)
             points[outside] = np.nan
@@ -239,11 +271,11 @@ def _camera(groups: dict[str, np.ndarray], signer: Signer) -> dict[str, np.ndarr
 
 
 def _mirror(groups: dict[str, np.ndarray], center_x: float) -> dict[str, np.ndarray]:
-    """A left-handed signer: the scene in a mirror about x = center_x, every landmark relabelled
-    by `schema.mirror_partner` (hands, pose and face)."""
+    """A left-handed signer: the scene in a mirror about x = center_x (image-normalised), every
+    landmark relabelled by `schema.mirror_partner` (hands, pose and face)."""
     xyz = np.concatenate([groups[g] for g in schema.GROUPS], axis=1)
     xyz = xyz[:, list(schema.mirror_partner())]
-    xyz[..., 0] = 2 * center_x / schema.ASPECT - xyz[..., 0]
+    xyz[..., 0] = 2 * center_x - xyz[..., 0]
     return {g: xyz[:, schema.group_indices(g)] for g in schema.GROUPS}
 
 
