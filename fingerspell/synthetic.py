@@ -58,9 +58,10 @@ class Signer:
 CAMERA_ASPECTS = (schema.ASPECT, 3 / 4, 4 / 3, 16 / 9)
 CAMERA_ASPECT_SHARES = (0.5, 0.15, 0.15, 0.2)
 # Whose real hands a signer has: SILFA's signer (a video: every frame of each letter, j and z in
-# motion) for half of them, each of the photographed people for an equal share of the rest. With
-# all eight equally likely, the demo's model read three people it never saw at 0.70 but SILFA's
-# words at 0.69 (SILFA's hands alone: 0.22 and 0.89; BENCHMARKS.md, "other signers").
+# motion) for half of them, each of the photographed people for an equal share of the rest. The
+# demo's model read SILFA's words / three people it never saw at 0.89 / 0.22 with SILFA's hands
+# alone, 0.69 / 0.70 with all eight equally likely, 0.84 / 0.65 with SILFA for half and
+# 0.82 / 0.53 for 70 % (BENCHMARKS.md, "other people's hands").
 HAND_SHARES = (0.5,) + (0.5 / len(handshapes.PHOTO_PEOPLE),) * len(handshapes.PHOTO_PEOPLE)
 
 

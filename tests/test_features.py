@@ -1,14 +1,17 @@
 """The feature layer shared by training and the TFLite graph."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from fingerspell import reader, schema
+from fingerspell import reader, schema, synthetic
 from fingerspell.features import LandmarkFeatures, model_landmarks
 
 LANDMARKS = model_landmarks("model")
 COLUMNS = schema.columns_for(LANDMARKS)
 COLUMNS_ALL = schema.COORDINATE_COLUMNS
+COLUMN_INDEX = [COLUMNS_ALL.index(c) for c in COLUMNS]  # model columns within all 1,629
 
 
 # MediaPipe's pose landmarks by name (its documentation's order); a mirror swaps left and right.
@@ -100,10 +103,12 @@ def _columns_of(point: str) -> list[int]:
     return [i for i, c in enumerate(COLUMNS) if c.split("_", 1)[1] == point]
 
 
-def test_a_vanished_signing_hand_hands_over_to_the_other(sequences):
+def test_a_vanished_signing_hand_hands_over_to_the_other():
     """Hand features come from the signing hand; when it is never seen, from the other."""
     layer = LandmarkFeatures(LANDMARKS)
-    frames = _right_handed(sequences).copy()
+    signer = next(iter(synthetic.signers_for(synthetic.plan_split("train", 100, 0), 0).values()))
+    signer = dataclasses.replace(signer, left_handed=False, rest_hand_visible=True)
+    frames = synthetic.render("hand over", signer, np.random.default_rng(0))[:, COLUMN_INDEX]
     hand_features = np.asarray(layer(frames[None])[0])[0, :, :63]
     frames[:, [i for i, c in enumerate(COLUMNS) if "right_hand" in c]] = np.nan
     other = np.asarray(layer(frames[None])[0])[0, :, :63]
