@@ -74,9 +74,8 @@ def real_words(silfa: str | Path, out: str | Path, n_words: int = 300, seed: int
 
 def _photo_hand(photos: pd.DataFrame, letter: str, rng) -> np.ndarray:
     """[21, 3] one of the person's photos of `letter` (square photos: x, y, z share one unit)."""
-    row = photos[photos.letter == letter].iloc[int(rng.integers((photos.letter == letter).sum()))]
-    return np.stack([row[[f"{axis}{i}" for i in range(21)]].to_numpy(np.float32)
-                     for axis in "xyz"], -1)  # fmt: skip
+    theirs = photos[photos.letter == letter]
+    return handshapes.photo_points(theirs.iloc[[int(rng.integers(len(theirs)))]])[0]
 
 
 def _with_hand(run: np.ndarray, shape: np.ndarray) -> np.ndarray:
@@ -106,11 +105,9 @@ def _letter_run(frames: np.ndarray, rng) -> np.ndarray:
     return frames[start : start + length]
 
 
-
-
 def _slid(run: np.ndarray, palms: float = 0.5) -> np.ndarray:
     """The run with the signing hand moved `palms` palm lengths sideways (x, image-normalised)."""
-    hand = schema.points(run, schema.group_indices("right_hand")) * [SILFA_ASPECT, 1, SILFA_ASPECT]
+    hand = schema.points(run, RIGHT_HAND) * [SILFA_ASPECT, 1, SILFA_ASPECT]
     palm = np.nanmedian(np.linalg.norm(hand[:, 9, :2] - hand[:, 0, :2], axis=-1))
     run = run.copy()
     run[:, RIGHT_HAND + [POSE_WRIST] + POSE_ON_HAND] += np.float32(palms * palm / SILFA_ASPECT)

@@ -28,6 +28,7 @@ SILFA_ASPECT = 16 / 9  # width / height of the SILFA video frames
 # ASL-HG people whose handshapes the generator uses; 8, 9 and 10 are never trained on. One signer's
 # hands, however real, do not teach a model other people's: BENCHMARKS.md, "other signers".
 PHOTO_PEOPLE = (1, 2, 3, 4, 5, 6, 7)
+HAND_SOURCES = (0, *PHOTO_PEOPLE)  # 0 = SILFA's signer, k = ASL-HG person k
 PHOTO_HANDS = Path(__file__).resolve().parents[1] / "tools" / "data" / "aslhg_hands.parquet"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MOVING_LETTERS = "jz"  # their recorded wrist path is part of the sign
@@ -79,6 +80,12 @@ def build_templates(
     return out
 
 
+def photo_points(rows) -> np.ndarray:
+    """[N, 21, 3] float32 of rows of `tools/photo_hands.py` (columns x0..x20, y0..y20, z0..z20)."""
+    return np.stack([rows[[f"{axis}{i}" for i in range(21)]].to_numpy(np.float32)
+                     for axis in "xyz"], -1)  # fmt: skip
+
+
 def _photo_shapes(photo_hands: str | Path) -> dict[str, np.ndarray]:
     """Per letter, the `PHOTO_PEOPLE`'s hands relative to the wrist, each photo scaled to a palm
     length of 1 (photos are square, so x, y and z share one unit; each was taken at its own
@@ -87,8 +94,7 @@ def _photo_shapes(photo_hands: str | Path) -> dict[str, np.ndarray]:
 
     table = pd.read_parquet(photo_hands)
     table = table[table.person.isin(PHOTO_PEOPLE)].sort_values("photo")
-    xyz = np.stack([table[[f"{axis}{i}" for i in range(21)]].to_numpy(np.float32)
-                    for axis in "xyz"], -1)  # fmt: skip
+    xyz = photo_points(table)
     xyz = xyz - xyz[:, :1]
     xyz /= np.linalg.norm(xyz[:, 9], axis=-1)[:, None, None]
     out = {}
@@ -118,8 +124,6 @@ def hand_shapes(letter: str, source: int) -> np.ndarray:
         return templates[f"shape_{letter}"]
     return templates[f"photo_{letter}"][templates[f"photo_person_{letter}"] == source]
 
-
-HAND_SOURCES = (0, *PHOTO_PEOPLE)
 
 
 # ---------------------------------------------------------------------------------------------

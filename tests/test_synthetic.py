@@ -137,8 +137,7 @@ def test_statistics_match_real_mediapipe(synth_dir, silfa_dir):
     stats = synth_report.compare(synth_dir, silfa_dir, limit=60)
     photos = pd.read_parquet(handshapes.PHOTO_HANDS)
     people = [
-        synth_report.bone_ratios(np.stack([table[[f"{axis}{i}" for i in range(21)]].to_numpy()
-                                           for axis in "xyz"], -1))  # fmt: skip
+        synth_report.bone_ratios(handshapes.photo_points(table))
         for person, table in photos.groupby("person")
         if person not in handshapes.PHOTO_PEOPLE
     ]

@@ -3,7 +3,7 @@
     python -m venv .venv-mediapipe
     .venv-mediapipe/bin/pip install mediapipe==0.10.21 "numpy<2" "protobuf<5" pandas pyarrow
     .venv-mediapipe/bin/python tools/photo_hands.py --photos ASL-HG/data/processed \\
-        --out benchmarks/data/aslhg_hands.parquet
+        --out tools/data/aslhg_hands.parquet
 
 `--photos` holds one folder per class (`A`..`Z`, digits ignored) of files named
 `P<person>_<class>_<n>.jpg` (the ASL-HG layout). Writes one row per photo in which MediaPipe found
