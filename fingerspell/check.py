@@ -8,32 +8,31 @@ reversed character map — no CTC collapsing of its own. Here it runs on LiteRT 
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import metric, reader, schema
+from fingerspell import metric, plots, reader, records, schema, storage
 
 COMPETITION_TEST_SEQUENCES = 62_000  # ≈ size of the hidden test set
 
 
-def load_runner(submission: str | Path):
+def load_runner(submission: str):
     """(signature runner, selected columns) from a folder or a submission.zip."""
     from ai_edge_litert.interpreter import Interpreter
 
-    submission = Path(submission)
-    if submission.suffix == ".zip":
-        with zipfile.ZipFile(submission) as archive:
+    if str(submission).endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(storage.read_bytes(submission))) as archive:
             model = archive.read("model.tflite")
             args = json.loads(archive.read("inference_args.json"))
     else:
-        model = (submission / "model.tflite").read_bytes()
-        args = json.loads((submission / "inference_args.json").read_text())
+        model = storage.read_bytes(storage.join(submission, "model.tflite"))
+        args = json.loads(storage.read_text(storage.join(submission, "inference_args.json")))
     interpreter = Interpreter(model_content=model, num_threads=1)
     return interpreter.get_signature_runner("serving_default"), args["selected_columns"], model
 
@@ -45,16 +44,17 @@ def predict(runner, frames: np.ndarray) -> str:
     return "".join(lookup[int(i)] for i in np.argmax(output, axis=1))
 
 
-def _sequences(data: Path, table: pd.DataFrame, columns: list[str]):
+def _sequences(data: str, table: pd.DataFrame, columns: list[str]):
     for path, rows in table.groupby("path", sort=False):
-        frame = pd.read_parquet(data / path, columns=columns)  # exactly as the evaluator
+        # Exactly as the evaluator reads it (a bucket's file comes down whole first).
+        frame = pd.read_parquet(storage.readable(storage.join(data, path)), columns=columns)
         for row in rows.itertuples(index=False):
             yield row, frame.loc[[row.sequence_id]].to_numpy(np.float32)
 
 
 def check(
-    submission: str | Path, data: str | Path, out: str | Path, records_dir: str | None = None,
-    fold: int | None = None, limit: int | None = None, keras_run: str | Path | None = None,
+    submission: str, data: str, out: str, records_dir: str | None = None,
+    fold: int | None = None, limit: int | None = None, keras_run: str | None = None,
 ) -> dict:  # fmt: skip
     """Score, latency, size and (given the run) parity with the Keras model; writes report.json,
     report.md and plots into `out`."""
@@ -63,14 +63,12 @@ def check(
     if fold is not None:
         if records_dir is None:
             raise ValueError("checking one fold needs the records folder (its folds.csv)")
-        import tensorflow as tf
-
-        folds = pd.read_csv(tf.io.gfile.GFile(f"{str(records_dir).rstrip('/')}/folds.csv"))
+        folds = records.load_folds(records_dir)
         table = table[table.sequence_id.isin(folds.sequence_id[folds.fold == fold])]
     table = table.head(limit) if limit else table
     keras_decode = KerasDecoder(keras_run) if keras_run is not None else None
     rows, latencies = [], []
-    for row, frames in tqdm(_sequences(Path(data), table, columns), total=len(table),
+    for row, frames in tqdm(_sequences(str(data), table, columns), total=len(table),
                             desc="check", unit="seq"):  # fmt: skip
         started = time.perf_counter()
         prediction = predict(runner, frames)
@@ -93,15 +91,19 @@ def check(
     }
     if keras_decode is not None:  # share of sequences Keras and TFLite decode alike
         report["keras_parity"] = float((results.keras == results.prediction).mean())
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    results.assign(latency_ms=ms).to_csv(out / "predictions.csv", index=False)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(report_markdown(report, results))
-    import matplotlib.pyplot as plt
-
-    plt.close(plot_report(results, ms, out / "report.png"))
+    storage.makedirs(out)
+    storage.write_text(storage.join(out, "predictions.csv"),
+                       results.assign(latency_ms=ms).to_csv(index=False))  # fmt: skip
+    storage.write_text(storage.join(out, "report.json"), json.dumps(report, indent=2))
+    storage.write_text(storage.join(out, "report.md"), report_markdown(report, results))
+    plots.save(plot_report(results, ms), storage.join(out, "report.png"))
     return report
+
+
+def load_predictions(report_dir: str) -> pd.DataFrame:
+    """A check's predictions.csv: one row per sequence (phrase, prediction, distance, latency)."""
+    path = storage.join(report_dir, "predictions.csv")
+    return pd.read_csv(storage.readable(path), keep_default_na=False)
 
 
 class KerasDecoder:
@@ -109,7 +111,7 @@ class KerasDecoder:
     NaN-padded to the frame budget), greedy-decoded, with the exported graph's fallback for an
     empty decode."""
 
-    def __init__(self, run: str | Path):
+    def __init__(self, run: str):
         from fingerspell.model import decoding_model
         from fingerspell.train import load_trained
 
@@ -160,8 +162,8 @@ def errors_per_character(results: pd.DataFrame) -> pd.Series:
     return pd.Series({c: missed.get(c, 0) / n for c, n in sorted(seen.items())}, name="error rate")
 
 
-def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray, path: Path | None = None):
-    """Score by phrase length, error rate per character, latency histogram; saved to `path`."""
+def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray):
+    """Score by phrase length, error rate per character, latency histogram."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4))
@@ -176,6 +178,4 @@ def plot_report(results: pd.DataFrame, latencies_ms: np.ndarray, path: Path | No
     axes[2].hist(latencies_ms, bins=30)
     axes[2].set(title="latency per sequence (1 thread)", xlabel="ms")
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=90)
     return fig

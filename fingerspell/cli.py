@@ -60,21 +60,21 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from fingerspell import export
+    from fingerspell import export, storage
 
     submission = export.export(args.run, args.out, args.precision)
-    size = (Path(args.out) / "model.tflite").stat().st_size / 2**20
+    size = storage.size(storage.join(args.out, "model.tflite")) / 2**20
     print(f"{submission} written: model.tflite {size:.2f} MB ({args.precision}), "
           "inference_args.json")  # fmt: skip
 
 
 def _check(args: argparse.Namespace) -> None:
-    from fingerspell import check
+    from fingerspell import check, storage
 
-    out = args.out or (Path(args.submission).parent if args.submission.endswith(".zip")
-                       else Path(args.submission))  # fmt: skip
+    out = args.out or (storage.parent(args.submission) if args.submission.endswith(".zip")
+                       else args.submission)  # fmt: skip
     check.check(args.submission, args.data, out, args.records, args.fold, args.limit, args.run)
-    print((Path(out) / "report.md").read_text(encoding="utf-8"))
+    print(storage.read_text(storage.join(out, "report.md")))
 
 
 def _demo(args: argparse.Namespace) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+
+from fingerspell import storage
 
 PRESETS: dict[str, dict[str, int | float]] = {
     # dim, transformer blocks (each preceded by 3 conv blocks), heads, conv kernel, expansion
@@ -56,12 +57,12 @@ class Config:
             raise ValueError(f"unknown preset {self.preset!r}; choose from {list(PRESETS)}")
         return PRESETS[self.preset]
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+    def save(self, path: str) -> None:
+        storage.write_text(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> Config:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    def load(cls, path: str) -> Config:
+        return cls.from_dict(json.loads(storage.read_text(path)))
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fingerspell import storage
 from fingerspell.config import Config
 
 
@@ -16,24 +17,23 @@ def run_demo(out: str | Path, sequences: int = 2000, config: Config | None = Non
              workers: int = 2, data_seed: int = 0) -> dict:  # fmt: skip
     """Writes out/data, out/records, out/run, then out/submission.zip (with model.tflite and
     inference_args.json beside it) and the check's report.json, report.md, report.png and
-    predictions.csv; returns the report."""
+    predictions.csv; returns the report. `out` may be a bucket."""
     from fingerspell import check, export, records, synthetic, train
 
-    out = Path(out)
+    data, records_dir, run = (storage.join(out, part) for part in ("data", "records", "run"))
     config = config or Config()
-    print(f"[1/5] synthetic dataset: {sequences} sequences → {out / 'data'}")
-    synthetic.write_dataset(out / "data", sequences, data_seed, n_supplemental=0)
-    print(f"[2/5] TFRecord folds → {out / 'records'}")
-    records.preprocess(out / "data", str(out / "records"), workers=workers)
-    print(f"[3/5] training preset {config.preset!r} for {config.epochs} epochs → {out / 'run'}")
-    resume = (out / "run" / train.BACKUP).exists()
-    train.train(str(out / "records"), out / "run", config, resume=resume, verbose=2)
-    print(f"[4/5] exporting → {out / 'submission.zip'}")
-    submission = export.export(out / "run", out)
+    print(f"[1/5] synthetic dataset: {sequences} sequences → {data}")
+    synthetic.write_dataset(data, sequences, data_seed, n_supplemental=0)
+    print(f"[2/5] TFRecord folds → {records_dir}")
+    records.preprocess(data, records_dir, workers=workers)
+    print(f"[3/5] training preset {config.preset!r} for {config.epochs} epochs → {run}")
+    resume = storage.exists(storage.join(run, train.BACKUP))
+    train.train(records_dir, run, config, resume=resume, verbose=2)
+    print(f"[4/5] exporting → {storage.join(out, 'submission.zip')}")
+    submission = export.export(run, str(out))
     print(f"[5/5] inference check on fold {config.val_fold} (participants never seen in training)")
     fold = config.val_fold if config.val_fold >= 0 else None
-    return check.check(submission, out / "data", out, str(out / "records"), fold=fold,
-                       keras_run=out / "run")  # fmt: skip
+    return check.check(submission, data, str(out), records_dir, fold=fold, keras_run=run)
 
 
 def summary(report: dict, out: str | Path) -> str:
@@ -42,5 +42,6 @@ def summary(report: dict, out: str | Path) -> str:
         f"score {report['score']:.4f} on {report['sequences']} held-out sequences; "
         f"latency p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms (one thread); "
         f"model {report['size_mb']:.2f} MB; Keras parity {report.get('keras_parity', 0):.1%}\n"
-        f"submission: {Path(out) / 'submission.zip'}; report: {Path(out) / 'report.md'}"
+        f"submission: {storage.join(out, 'submission.zip')}; "
+        f"report: {storage.join(out, 'report.md')}"
     )

@@ -38,27 +38,105 @@ def describe() -> str:
 
 
 def resolve_data(data: str, synthetic_dir: str | Path = "data/synthetic", sequences: int = 2000,
-                 seed: int = 0) -> Path:  # fmt: skip
+                 seed: int = 0) -> str:  # fmt: skip
     """The dataset folder a notebook works on. "auto": the Kaggle competition data when it is
     attached, else the synthetic default (written on first use, reused after); "synthetic": always
     the synthetic default; anything else: that folder, which must hold train.csv."""
     if data == "auto" and (KAGGLE_DATA / "train.csv").exists():
-        return KAGGLE_DATA
+        return str(KAGGLE_DATA)
     if data in ("auto", "synthetic"):
         from fingerspell import synthetic
 
         return synthetic.write_dataset(synthetic_dir, sequences, seed)
-    path = Path(data)
-    if not (path / "train.csv").exists():
-        raise FileNotFoundError(f"{path / 'train.csv'} not found: DATA must be a folder in the "
-                                "competition layout, 'auto' or 'synthetic'")  # fmt: skip
+    from fingerspell import storage
+
+    if not storage.exists(storage.join(data, "train.csv")):
+        raise FileNotFoundError(f"{storage.join(data, 'train.csv')} not found: DATA must be a "
+                                "folder (or gs:// URL) in the competition layout, 'auto' or "
+                                "'synthetic'")  # fmt: skip
+    return data
+
+
+def shared_root(shared: str = "auto") -> str:
+    """The folder through which the notebooks hand their outputs on (each Colab or Kaggle
+    notebook is its own machine, so a relative folder written by one is not there for the next).
+    "auto": this folder locally and on Colab (gone when the runtime ends), /kaggle/working on
+    Kaggle (kept as the notebook's output: attach it as the next notebook's input); "drive":
+    Google Drive on Colab (mounted here); a `gs://bucket/prefix` (see `authenticate_buckets`);
+    or any other folder."""
+    if shared == "auto":
+        if platform() == "Colab":
+            print("SHARED = 'auto' keeps outputs on this Colab runtime, which the next notebook "
+                  "does not see: use 'drive' or a gs:// bucket to hand them on")  # fmt: skip
+        return "/kaggle/working" if platform() == "Kaggle" else "."
+    if shared == "drive":
+        if platform() != "Colab":
+            raise ValueError('SHARED = "drive" needs Colab; elsewhere name a folder or gs:// URL')
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        return "/content/drive/MyDrive/fingerspell"
+    return shared.rstrip("/")
+
+
+def find_input(root: str, relative: str) -> str:
+    """`root/relative`, where an earlier notebook wrote it; on Kaggle, when it is not there, the
+    same folder in an attached notebook's output (/kaggle/input/<notebook>/relative)."""
+    from fingerspell import storage
+
+    path = storage.join(root, relative)
+    if platform() == "Kaggle" and not storage.exists(path):
+        attached = sorted(Path("/kaggle/input").glob(f"*/{relative}"))
+        if attached:
+            print(f"{relative}: using the attached notebook output {attached[0]}")
+            return str(attached[0])
     return path
 
 
+def records_data(records_dir: str, root: str) -> str:
+    """The dataset a records folder was made from (its metadata.json names it). On Kaggle, when
+    notebook 1 wrote it into its own working folder, the copy in that notebook's attached output."""
+    from fingerspell import records, storage
+
+    path = records.load_metadata(records_dir)["source"]["path"]
+    working = "/kaggle/working/"
+    if not storage.exists(storage.join(path, "train.csv")) and path.startswith(working):
+        return find_input(root, path.removeprefix(working))
+    return path
+
+
+def authenticate_buckets(*paths: str | None) -> str:
+    """Give TensorFlow's gs:// filesystem the user's Google credentials when any path is a
+    bucket: Colab asks the signed-in user; Kaggle uses the notebook's Google Cloud add-on
+    (Add-ons → Google Cloud Services); elsewhere the machine's own (`gcloud auth
+    application-default login`). Says what it did."""
+    buckets = [p for p in paths if p and str(p).startswith("gs://")]
+    if not buckets:
+        return "no bucket paths: nothing to authenticate"
+    where = platform()
+    if where == "Colab":
+        from google.colab import auth
+
+        auth.authenticate_user()
+    elif where == "Kaggle":
+        from kaggle_secrets import UserSecretsClient
+
+        secrets = UserSecretsClient()
+        secrets.set_tensorflow_credential(secrets.get_gcloud_credential())
+    return f"{', '.join(buckets)}: {where} credentials"
+
+
 def offer_download(path: str | Path):
-    """A download for `path`: Colab's browser download, else a link (Kaggle, Jupyter)."""
+    """A download for `path`: Colab's browser download, else a link (Kaggle, Jupyter). A file in
+    a bucket is first copied into the working folder."""
     from IPython.display import FileLink
 
+    from fingerspell import storage
+
+    if storage.is_remote(path):
+        local = storage.name(path)
+        Path(local).write_bytes(storage.read_bytes(path))
+        path = local
     if platform() == "Colab":
         from google.colab import files
 

@@ -11,6 +11,7 @@ An empty decode emits `schema.FALLBACK` (a space), as validation and `check` sco
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -23,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fingerspell import schema
+from fingerspell import schema, storage
 from fingerspell.dataset import resample_indices
 from fingerspell.features import model_landmarks
 from fingerspell.model import greedy_decode
@@ -73,23 +74,26 @@ def convert(model: keras.Model, n_columns: int, max_frames: int, precision: str 
         return converter.convert()
 
 
-def write_submission(flatbuffer: bytes, columns: list[str], out: str | Path) -> Path:
-    """model.tflite, inference_args.json and submission.zip holding just those two."""
+def write_submission(flatbuffer: bytes, columns: list[str], out: str) -> str:
+    """model.tflite, inference_args.json and submission.zip holding just those two, in `out`
+    (local or a bucket)."""
     if len(flatbuffer) > MAX_BYTES:
         size = len(flatbuffer) / 2**20
         raise TooLargeError(f"model is {size:.1f} MB; the competition allows 40 MB: "
                             "choose a smaller preset or --precision int8-dynamic")  # fmt: skip
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "model.tflite").write_bytes(flatbuffer)
-    (out / "inference_args.json").write_text(json.dumps({"selected_columns": columns}))
-    with zipfile.ZipFile(out / "submission.zip", "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.write(out / "model.tflite", "model.tflite")
-        archive.write(out / "inference_args.json", "inference_args.json")
-    return out / "submission.zip"
+    arguments = json.dumps({"selected_columns": columns})
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.tflite", flatbuffer)
+        archive.writestr("inference_args.json", arguments)
+    storage.makedirs(out)
+    storage.write_bytes(storage.join(out, "model.tflite"), flatbuffer)
+    storage.write_text(storage.join(out, "inference_args.json"), arguments)
+    storage.write_bytes(storage.join(out, "submission.zip"), zipped.getvalue())
+    return storage.join(out, "submission.zip")
 
 
-def export(run: str | Path, out: str | Path, precision: str = "fp16") -> Path:
+def export(run: str, out: str, precision: str = "fp16") -> str:
     """The run's best weights → `out`/model.tflite, inference_args.json, submission.zip. Under
     any backend: conversion needs TensorFlow's, so elsewhere it runs in a TensorFlow process."""
     if keras.backend.backend() != "tensorflow":
@@ -100,7 +104,7 @@ def export(run: str | Path, out: str | Path, precision: str = "fp16") -> Path:
     return write_submission(flatbuffer, columns, out)
 
 
-def _export_in_tensorflow_process(run: str | Path, out: str | Path, precision: str) -> Path:
+def _export_in_tensorflow_process(run: str, out: str, precision: str) -> str:
     """A process's Keras backend is fixed once Keras is imported, and the weights file is
     backend-neutral: so a run trained under JAX is exported by `python -m fingerspell export`
     under TensorFlow, on the CPU (the accelerator stays with the process that holds it)."""
@@ -116,16 +120,16 @@ def _export_in_tensorflow_process(run: str | Path, out: str | Path, precision: s
         errors = [line for line in done.stderr.splitlines() if "rror" in line][-6:]
         detail = "\n".join(errors) or done.stderr  # a killed process prints no error line
         raise RuntimeError("export under TensorFlow failed:\n" + detail[-4000:])
-    return Path(out) / "submission.zip"
+    return storage.join(out, "submission.zip")
 
 
-def op_summary(tflite_path: str | Path) -> dict[str, int]:
+def op_summary(tflite_path: str) -> dict[str, int]:
     """Count of each operator in a TFLite file (all must be builtins for the competition)."""
     from tensorflow.lite.python import schema_py_generated as schema_fb
     from tensorflow.lite.tools import flatbuffer_utils
 
     names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith("_")}
-    model = flatbuffer_utils.read_model(str(tflite_path))
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(storage.read_bytes(tflite_path)))
     counts: dict[str, int] = {}
     for subgraph in model.subgraphs:
         for op in subgraph.operators:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fingerspell import handshapes, schema
+from fingerspell import handshapes, schema, storage
 
 COLOURS = {
     "left_hand": "tab:blue",
@@ -12,6 +12,18 @@ COLOURS = {
     "pose": "tab:gray",
     "face": "tab:green",
 }
+
+
+def save(fig, path: str, dpi: int = 90) -> None:
+    """A figure as PNG at `path` (local or a bucket), then closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    storage.write_bytes(path, buffer.getvalue())
 
 
 def draw_frame(ax, frame: np.ndarray, aspect: float) -> None:

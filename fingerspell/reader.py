@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from fingerspell import schema
+from fingerspell import schema, storage
 
 
 class DataError(ValueError):
@@ -31,10 +31,10 @@ class Rejected:
 
 def read_metadata(data_dir: str | Path, csv_name: str = "train.csv") -> pd.DataFrame:
     """The csv of one split, checked: expected columns, unique sequence ids."""
-    path = Path(data_dir) / csv_name
-    if not path.exists():
+    path = storage.join(data_dir, csv_name)
+    if not storage.exists(path):
         raise DataError(f"{path}: metadata csv not found")
-    table = pd.read_csv(path, dtype={"phrase": str}, keep_default_na=False)
+    table = pd.read_csv(storage.readable(path), dtype={"phrase": str}, keep_default_na=False)
     missing = [c for c in schema.CSV_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing}")
@@ -46,16 +46,16 @@ def read_metadata(data_dir: str | Path, csv_name: str = "train.csv") -> pd.DataF
 
 def read_landmark_file(path: str | Path, columns: list[str]) -> dict[int, np.ndarray]:
     """All sequences of one parquet file: sequence_id → float32 [n_frames, len(columns)]."""
-    path = Path(path)
-    if not path.exists():
+    if not storage.exists(path):
         raise DataError(f"{path}: landmark file not found")
     try:
-        available = set(pq.read_schema(path).names)
+        parquet = pq.ParquetFile(storage.readable(path))
+        available = set(parquet.schema_arrow.names)
         missing = [c for c in [schema.INDEX_NAME, *columns] if c not in available]
         if missing:
             shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
             raise DataError(f"{path}: missing {len(missing)} columns ({shown})")
-        table = pq.read_table(path, columns=[schema.INDEX_NAME, *columns])
+        table = parquet.read(columns=[schema.INDEX_NAME, *columns])
     except DataError:
         raise
     except Exception as error:  # pyarrow raises several types for damaged files
@@ -79,14 +79,14 @@ def iter_file(
     data_dir: str | Path, rows: pd.DataFrame, columns: list[str], supplemental: bool = False
 ) -> Iterator[schema.Sequence | Rejected]:
     """The sequences of the csv rows that share one parquet file, in csv order."""
-    path = Path(data_dir) / rows.path.iloc[0]
+    path = storage.join(data_dir, rows.path.iloc[0])
     frames_by_id = read_landmark_file(path, columns)
     for row in rows.itertuples(index=False):
         sid = int(row.sequence_id)
         frames = frames_by_id.get(sid)
         reason = _reject_reason(row.phrase, sid, frames)
         if reason:
-            yield Rejected(sid, str(path), reason)
+            yield Rejected(sid, path, reason)
             continue
         yield schema.Sequence(
             sequence_id=sid,

@@ -6,7 +6,7 @@ parquet file's name; each chunk under a temporary name, renamed when complete) a
 manifest; a re-run skips files whose manifest exists, so a killed run resumes and ends with the
 same files as an unbroken one. A folder remembers the options and source it was made with
 (`_manifests/options.json`) and refuses to be continued with others. Every csv row is either
-written or listed in `rejects.csv`. Paths are anything `tf.io.gfile` opens (local, gs://, ram://).
+written or listed in `rejects.csv`. Every path may be local or a bucket (`storage`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import reader, schema
+from fingerspell import reader, schema, storage
 
 MANIFESTS = "_manifests"
 SPLITS = {"train.csv": "train", "supplemental_metadata.csv": "supplemental"}
@@ -42,7 +42,7 @@ class FileJob:
     @property
     def source(self) -> str:
         """`train-<file>` or `supplemental-<file>`: names this file's chunks and manifest."""
-        return f"{SPLITS[self.csv_name]}-{Path(self.rows.path.iloc[0]).stem}"
+        return f"{SPLITS[self.csv_name]}-{PurePosixPath(self.rows.path.iloc[0]).stem}"
 
     @property
     def manifest(self) -> str:
@@ -85,26 +85,19 @@ def serialize(sequence: schema.Sequence, fold: int) -> bytes:
         "fold": ints([fold]),
         "supplemental": ints([int(sequence.supplemental)]),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)  # map order: the same in every process
 
 
 def _write_chunk(path: str, examples: list[bytes]) -> None:
+    """A GZIP TFRecord file, under a temporary name until complete (as `storage` writes)."""
     import tensorflow as tf
 
     tmp = path + ".tmp"
     with tf.io.TFRecordWriter(tmp, tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
         for example in examples:
             writer.write(example)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def _write_text(path: str, text: str) -> None:
-    import tensorflow as tf
-
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as handle:
-        handle.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    storage.rename(tmp, path)
 
 
 def process_file(job: FileJob) -> dict:
@@ -140,21 +133,21 @@ def process_file(job: FileJob) -> dict:
     manifest = {"chunks": written, "rejects": rejects, "n_frames": n_frames, "n_chars": n_chars,
                 "usable": usable,
                 "bytes": sum(len(e) for part in by_fold.values() for e in part)}  # fmt: skip
-    _write_text(job.manifest, json.dumps(manifest))
+    storage.write_text(job.manifest, json.dumps(manifest))
     return manifest
 
 
-def _fingerprint(data: Path, tables: dict[str, pd.DataFrame]) -> str:
+def _fingerprint(data: str, tables: dict[str, pd.DataFrame]) -> str:
     digest = hashlib.sha256()
     for csv_name, table in sorted(tables.items()):
-        digest.update((data / csv_name).read_bytes())
+        digest.update(storage.read_bytes(storage.join(data, csv_name)))
         for path in sorted(table.path.unique()):
-            file = data / path
-            digest.update(f"{path}:{file.stat().st_size if file.exists() else -1}".encode())
+            file = storage.join(data, path)
+            digest.update(f"{path}:{storage.size(file) if storage.exists(file) else -1}".encode())
     return digest.hexdigest()[:16]
 
 
-def plan(data: Path, out: str, folds: int, landmarks: str, supplemental: bool, chunk: int):
+def plan(data: str, out: str, folds: int, landmarks: str, supplemental: bool, chunk: int):
     """Fold assignment and the list of file jobs, before anything is read."""
     csvs = ["train.csv"] + (["supplemental_metadata.csv"] if supplemental else [])
     tables = {name: reader.read_metadata(data, name) for name in csvs}
@@ -162,7 +155,7 @@ def plan(data: Path, out: str, folds: int, landmarks: str, supplemental: bool, c
     everything["fold"] = assign_folds(everything, folds).to_numpy()
     columns = schema.columns_for(schema.resolve_landmarks(landmarks))
     jobs = [
-        FileJob(str(data), out, csv_name, rows.reset_index(drop=True), columns, chunk)
+        FileJob(data, out, csv_name, rows.reset_index(drop=True), columns, chunk)
         for (csv_name, _), rows in everything.groupby(["csv", "path"], sort=True)
     ]
     return tables, everything, columns, jobs
@@ -171,11 +164,9 @@ def plan(data: Path, out: str, folds: int, landmarks: str, supplemental: bool, c
 def _claim(out: str, options: dict) -> None:
     """Record the options and source a records folder is made with, or refuse to continue a
     folder made with others: its finished files would be kept and mixed with new ones."""
-    import tensorflow as tf
-
     path = f"{out}/{MANIFESTS}/options.json"
-    if tf.io.gfile.exists(path):
-        stored = json.loads(tf.io.gfile.GFile(path).read())
+    if storage.exists(path):
+        stored = json.loads(storage.read_text(path))
         differ = [f"{k} {stored.get(k)!r} (asked {v!r})" for k, v in options.items()
                   if stored.get(k) != v]  # fmt: skip
         if differ:
@@ -183,16 +174,16 @@ def _claim(out: str, options: dict) -> None:
                 f"{out} holds records made with other options: {', '.join(differ)}. Use the "
                 "same options to resume, or delete the folder (or pick another --out) to start "
                 "afresh.")  # fmt: skip
-    elif tf.io.gfile.glob(f"{out}/*.tfrecord"):
+    elif storage.glob(f"{out}/*.tfrecord"):
         raise reader.DataError(f"{out} holds records of unknown options (made before options "
                                "were recorded): delete it or pick another --out")  # fmt: skip
     else:
-        tf.io.gfile.makedirs(f"{out}/{MANIFESTS}")
-        _write_text(path, json.dumps(options, indent=2))
+        storage.makedirs(f"{out}/{MANIFESTS}")
+        storage.write_text(path, json.dumps(options, indent=2))
 
 
 def preprocess(
-    data: str | Path,
+    data: str,
     out: str,
     folds: int = 4,
     landmarks: str = "default",
@@ -203,9 +194,7 @@ def preprocess(
     """Write the TFRecord folds, `folds.csv`, `rejects.csv` and `metadata.json`; returns the
     metadata. Resumable: files already done (their manifest exists) are skipped; a folder made
     with other options or from other data is refused (`reader.DataError`)."""
-    import tensorflow as tf
-
-    data, out = Path(data), str(out).rstrip("/")
+    data, out = str(data), str(out).rstrip("/")
     tables, everything, columns, jobs = plan(data, out, folds, landmarks, supplemental, chunk)
     options = {"folds": folds, "landmarks": landmarks, "supplemental": supplemental,
                "chunk": chunk, "source": _fingerprint(data, tables)}  # fmt: skip
@@ -220,25 +209,22 @@ def preprocess(
     seconds = time.perf_counter() - started
     manifests = [done[job.manifest] for job in jobs]
     meta = _metadata(data, everything, columns, jobs, manifests, options, seconds, total)
-    everything[["sequence_id", "participant_id", "fold", "csv"]].to_csv(
-        tf.io.gfile.GFile(f"{out}/folds.csv", "w"), index=False
-    )
+    folds_table = everything[["sequence_id", "participant_id", "fold", "csv"]]
+    storage.write_text(f"{out}/folds.csv", folds_table.to_csv(index=False))
     rejects = pd.DataFrame([r for m in manifests for r in m["rejects"]],
                            columns=["sequence_id", "file", "reason"])  # fmt: skip
-    _write_text(f"{out}/rejects.csv", rejects.to_csv(index=False))
-    _write_text(f"{out}/metadata.json", json.dumps(meta, indent=2))
+    storage.write_text(f"{out}/rejects.csv", rejects.to_csv(index=False))
+    storage.write_text(f"{out}/metadata.json", json.dumps(meta, indent=2))
     return meta
 
 
 def _finished_manifest(job: FileJob) -> dict | None:
     """The manifest of a file already done (manifest and every chunk it lists in place), else
     None."""
-    import tensorflow as tf
-
-    if not tf.io.gfile.exists(job.manifest):
+    if not storage.exists(job.manifest):
         return None
-    manifest = json.loads(tf.io.gfile.GFile(job.manifest).read())
-    complete = all(tf.io.gfile.exists(f"{job.out}/{c['name']}") for c in manifest["chunks"])
+    manifest = json.loads(storage.read_text(job.manifest))
+    complete = all(storage.exists(f"{job.out}/{c['name']}") for c in manifest["chunks"])
     return manifest if complete else None
 
 
@@ -299,23 +285,29 @@ def _describe(values: np.ndarray) -> dict:
 
 
 def load_metadata(records: str) -> dict:
-    import tensorflow as tf
-
     path = f"{str(records).rstrip('/')}/metadata.json"
-    if not tf.io.gfile.exists(path):
+    if not storage.exists(path):
         raise FileNotFoundError(f"{path} not found: run `python -m fingerspell preprocess` first")
-    return json.loads(tf.io.gfile.GFile(path).read())
+    return json.loads(storage.read_text(path))
+
+
+def load_folds(records: str) -> pd.DataFrame:
+    """folds.csv: the fold of every csv row (sequence_id, participant_id, fold, csv)."""
+    return pd.read_csv(storage.readable(f"{str(records).rstrip('/')}/folds.csv"))
+
+
+def load_rejects(records: str) -> pd.DataFrame:
+    """rejects.csv: every csv row that was not written, with the file and the reason."""
+    return pd.read_csv(storage.readable(f"{str(records).rstrip('/')}/rejects.csv"))
 
 
 def record_files(records: str, folds: list[int], supplemental: bool = True) -> list[str]:
     """The chunks of these folds; `supplemental=False` leaves the supplemental split out (what
     validation reads: it scores competition sequences only)."""
-    import tensorflow as tf
-
     records = str(records).rstrip("/")
     splits = list(SPLITS.values()) if supplemental else [SPLITS["train.csv"]]
     files = sorted(f for k in folds for split in splits
-                   for f in tf.io.gfile.glob(f"{records}/fold{k}-{split}-*.tfrecord"))  # fmt: skip
+                   for f in storage.glob(f"{records}/fold{k}-{split}-*.tfrecord"))  # fmt: skip
     if not files:
         raise FileNotFoundError(f"no TFRecords of folds {folds} in {records}")
     return files
@@ -323,13 +315,11 @@ def record_files(records: str, folds: list[int], supplemental: bool = True) -> l
 
 def sequence_lengths(records: str) -> tuple[np.ndarray, np.ndarray]:
     """Frames and phrase characters of every written sequence, from the per-file manifests."""
-    import tensorflow as tf
-
     frames, chars = [], []
     folder = f"{str(records).rstrip('/')}/{MANIFESTS}"
     for path in sorted(p for split in SPLITS.values()  # the per-file manifests, not options.json
-                       for p in tf.io.gfile.glob(f"{folder}/{split}-*.json")):  # fmt: skip
-        manifest = json.loads(tf.io.gfile.GFile(path).read())
+                       for p in storage.glob(f"{folder}/{split}-*.json")):  # fmt: skip
+        manifest = json.loads(storage.read_text(path))
         frames += manifest["n_frames"]
         chars += manifest["n_chars"]
     return np.array(frames), np.array(chars)

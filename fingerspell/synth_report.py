@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fingerspell import handshapes, reader, schema
+from fingerspell import handshapes, reader, schema, storage
 
 HAND_GROUPS = ("left_hand", "right_hand")
 
@@ -103,7 +103,7 @@ def compare(data_dir: str | Path, silfa_dir: str | Path, limit: int = 300) -> pd
     return table
 
 
-def plot_side_by_side(data_dir: str | Path, silfa_dir: str | Path, out: str | Path) -> Path:
+def plot_side_by_side(data_dir: str | Path, silfa_dir: str | Path, out: str | Path) -> str:
     """A synthetic sequence's frames next to real SILFA letters: hands, pose, lips."""
     import matplotlib.pyplot as plt
 
@@ -122,8 +122,6 @@ def plot_side_by_side(data_dir: str | Path, silfa_dir: str | Path, out: str | Pa
         plots.draw_frame(ax, s.frames[len(s.frames) // 2], handshapes.SILFA_ASPECT)
         ax.set_title(f"real SILFA letter '{s.phrase}'", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    storage.makedirs(storage.parent(out))
+    plots.save(fig, str(out))
+    return str(out)

@@ -13,7 +13,6 @@ Same seed → byte-identical files: every sequence draws from its own generator,
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import handshapes, schema
+from fingerspell import handshapes, schema, storage
 from fingerspell.phrases import PhraseGenerator
 
 MAX_PER_FILE = 1000
@@ -340,17 +339,16 @@ def _ticking(items, bar):
         bar.update(1)
 
 
-def write_atomic_parquet(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_parquet(tmp, engine="pyarrow", compression="snappy")
-    os.replace(tmp, path)
+def _write_parquet(table: pd.DataFrame, path: str) -> None:
+    storage.write_bytes(path, table.to_parquet(engine="pyarrow", compression="snappy"))
 
 
 def write_dataset(
     out: str | Path, n_sequences: int, seed: int = 0, n_supplemental: int | None = None
-) -> Path:
-    """Write the whole layout. Existing parquet files are kept (a resumed run), csvs come last."""
-    out = Path(out)
+) -> str:
+    """Write the whole layout into `out` (local or a bucket). Existing parquet files are kept (a
+    resumed run), csvs come last."""
+    out = str(out)
     n_supplemental = n_sequences // 4 if n_supplemental is None else n_supplemental
     plans = {"train": n_sequences, "supplemental": n_supplemental}
     tables = {split: plan_split(split, n, seed) for split, n in plans.items() if n > 0}
@@ -358,16 +356,15 @@ def write_dataset(
     with tqdm(total=total, desc="synth", unit="seq") as bar:
         for split, table in tables.items():
             signers = signers_for(table, seed)
-            (out / SPLITS[split][1]).mkdir(parents=True, exist_ok=True)
+            storage.makedirs(storage.join(out, SPLITS[split][1]))
             for path, rows in table.groupby("path", sort=False):
-                if (out / path).exists():
+                if storage.exists(storage.join(out, path)):
                     bar.update(len(rows))
                     continue
                 table = render_file(rows, signers, seed, progress=lambda rows: _ticking(rows, bar))
-                write_atomic_parquet(table, out / path)
+                _write_parquet(table, storage.join(out, path))
     for split, table in tables.items():
-        table.to_csv(out / SPLITS[split][0], index=False)
-    (out / "character_to_prediction_index.json").write_text(
-        json.dumps(schema.char_to_index()), encoding="utf-8"
-    )
+        storage.write_text(storage.join(out, SPLITS[split][0]), table.to_csv(index=False))
+    storage.write_text(storage.join(out, "character_to_prediction_index.json"),
+                       json.dumps(schema.char_to_index()))  # fmt: skip
     return out

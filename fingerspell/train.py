@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
-from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
-from fingerspell import dataset, devices, install, metric, records, schema
+from fingerspell import dataset, devices, install, metric, records, schema, storage
 from fingerspell.config import Config
 from fingerspell.features import model_landmarks
 from fingerspell.model import build_model, ctc_loss, decoding_model
@@ -21,6 +21,8 @@ from fingerspell.reader import DataError
 
 BACKUP = "backup"
 BEST = "best.weights.h5"
+LAST = "last.weights.h5"
+HISTORY = "history.csv"
 RUN_INFO = "run.json"
 
 
@@ -67,6 +69,27 @@ class EpochSeededDropout(keras.callbacks.Callback):
                 state.assign(np.array([seed, epoch * 1_000_003]).astype(state.dtype))
 
 
+class HistoryCSV(keras.callbacks.Callback):
+    """history.csv, one row per epoch, written whole (atomically, `storage`) after each epoch.
+    Keras' CSVLogger keeps a file open for appending, which a bucket cannot do (and in Keras
+    3.15 it fails on closing a gs:// file)."""
+
+    def __init__(self, path: str, resume: bool):
+        super().__init__()
+        self.path, self.rows = path, []
+        if resume and storage.exists(path):
+            self.rows = _read_csv(path).to_dict("records")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows = [row for row in self.rows if row["epoch"] < epoch]  # an epoch run again
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        storage.write_text(self.path, pd.DataFrame(self.rows).to_csv(index=False))
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    return pd.read_csv(storage.readable(path))
+
+
 def truths_of(data: tf.data.Dataset) -> tuple[list[str], np.ndarray]:
     """The phrases of an evaluation dataset of (frames, labels, ids), and which of its rows are
     real (the rows that pad its last batch have id -1)."""
@@ -90,13 +113,13 @@ def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], li
     return truths, predictions_of(decoder, data, real)
 
 
-def _resumed_epoch(run: Path) -> int:
+def _resumed_epoch(run: str) -> int:
     """The epoch a backup of a killed run continues from: Keras' BackupAndRestore records the
     number of finished epochs, which is the 0-based index of the next one."""
     # Read from BackupAndRestore's own file: Keras has no public getter, and the data pipeline
     # must start at that epoch before fit() restores the backup.
-    state = run / BACKUP / "training_metadata.json"
-    return int(json.loads(state.read_text())["epoch"]) if state.exists() else 0
+    state = storage.join(run, BACKUP, "training_metadata.json")
+    return int(json.loads(storage.read_text(state))["epoch"]) if storage.exists(state) else 0
 
 
 def _schedule(config: Config, steps_per_epoch: int, peak: float):
@@ -150,16 +173,17 @@ def plan_run(records_dir: str, config: Config, hardware: devices.Hardware) -> de
 
 
 def train(
-    records_dir: str, run: str | Path, config: Config, resume: bool = False, wandb: bool = False,
+    records_dir: str, run: str, config: Config, resume: bool = False, wandb: bool = False,
     verbose: int = 1, callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> keras.callbacks.History:  # fmt: skip
-    """Train a model into the run folder: config.json, run.json, best.weights.h5, history.csv,
-    logs/. Runs on the Keras backend in force (see `devices.use_backend`), over every local
-    device. `callbacks` are extra Keras callbacks (a notebook's plots, early stopping); they run
-    after the run's own, so an epoch's checkpoint is written before they see it."""
+    """Train a model into the run folder (local or a bucket): config.json, run.json,
+    best.weights.h5, history.csv, logs/. Runs on the Keras backend in force (see
+    `devices.use_backend`), over every local device. `callbacks` are extra Keras callbacks (a
+    notebook's plots, early stopping); they run after the run's own, so an epoch's checkpoint is
+    written before they see it."""
     extra = list(callbacks or [])
-    run = Path(run)
-    if (run / BACKUP).exists() and not resume:
+    run = str(run)
+    if storage.exists(storage.join(run, BACKUP)) and not resume:
         raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
                               "or another --out")  # fmt: skip
     if keras.backend.backend() == "jax":
@@ -168,10 +192,10 @@ def train(
     info = plan_run(records_dir, config, hardware)
     if wandb:
         install.require_wandb()
-    run.mkdir(parents=True, exist_ok=True)
-    config.save(run / "config.json")
+    storage.makedirs(run)
+    config.save(storage.join(run, "config.json"))
     keras.utils.set_random_seed(config.seed)
-    (run / RUN_INFO).write_text(json.dumps(info.as_dict(), indent=2), encoding="utf-8")
+    storage.write_text(storage.join(run, RUN_INFO), json.dumps(info.as_dict(), indent=2))
     print(f"training on {info.summary()}")
     _log_run_info(run, info)
 
@@ -211,77 +235,80 @@ def train(
         keras.mixed_precision.set_global_policy(policy)
 
 
-def _run_callbacks(run: Path, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:
-    """Backup for --resume, best and last weights, CSV and TensorBoard logs. A resumed run's
-    best checkpoint is replaced only by an epoch better than every epoch before the break."""
+def _run_callbacks(run: str, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:
+    """Backup for --resume, best and last weights, CSV and TensorBoard logs (Keras' callbacks
+    write to buckets through tf.io.gfile). A resumed run's best checkpoint is replaced only by
+    an epoch better than every epoch before the break."""
     monitor, mode = ("val_score", "max") if validating else ("loss", "min")
-    best = _best_so_far(run / "history.csv", monitor, mode) if resume else None
+    best = _best_so_far(storage.join(run, HISTORY), monitor, mode) if resume else None
     return [
         EpochSeededDropout(),
-        keras.callbacks.BackupAndRestore(str(run / BACKUP), delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(run / BEST), monitor=monitor, mode=mode,
+        keras.callbacks.BackupAndRestore(storage.join(run, BACKUP), delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(storage.join(run, BEST), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best),
-        keras.callbacks.ModelCheckpoint(str(run / "last.weights.h5"), save_weights_only=True),
-        keras.callbacks.CSVLogger(str(run / "history.csv"), append=resume),
-        keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False),
+        keras.callbacks.ModelCheckpoint(storage.join(run, LAST), save_weights_only=True),
+        HistoryCSV(storage.join(run, HISTORY), resume),
+        keras.callbacks.TensorBoard(storage.join(run, "logs"), write_graph=False),
     ]  # fmt: skip
 
 
-def _best_so_far(history: Path, monitor: str, mode: str) -> float | None:
+def _best_so_far(history: str, monitor: str, mode: str) -> float | None:
     """The best value of `monitor` the run's history.csv holds, if any."""
-    if not history.exists():
+    if not storage.exists(history):
         return None
-    import pandas as pd
-
-    values = pd.read_csv(history).get(monitor, pd.Series(dtype=float)).dropna()
-    if values.empty:
+    table = _read_csv(history)
+    values = table[monitor].dropna() if monitor in table else []
+    if len(values) == 0:
         return None
     return float(values.max() if mode == "max" else values.min())
 
 
-def _log_run_info(run: Path, info: devices.RunInfo) -> None:
+def _log_run_info(run: str, info: devices.RunInfo) -> None:
     """The run's hardware and settings as a TensorBoard text summary (tab TEXT)."""
     table = "\n".join(f"| {k} | {v} |" for k, v in info.as_dict().items())
-    with tf.summary.create_file_writer(str(run / "logs" / "run")).as_default():
+    with tf.summary.create_file_writer(storage.join(run, "logs", "run")).as_default():
         tf.summary.text("run", "| setting | value |\n| --- | --- |\n" + table, step=0)
 
 
-def run_info(run: str | Path) -> dict:
+def run_info(run: str) -> dict:
     """The run's run.json: what it trained on."""
-    return json.loads((Path(run) / RUN_INFO).read_text(encoding="utf-8"))
+    return json.loads(storage.read_text(storage.join(run, RUN_INFO)))
 
 
-def _wandb_callback(run: Path, config: Config, info: devices.RunInfo) -> keras.callbacks.Callback:
-    """W&B logging, offline unless the user configured a key."""
+def load_history(run: str) -> pd.DataFrame:
+    """The run's history.csv (one row per epoch: loss, val_score, learning rate) as a table."""
+    return _read_csv(storage.join(run, HISTORY))
+
+
+def _wandb_callback(run: str, config: Config, info: devices.RunInfo) -> keras.callbacks.Callback:
+    """W&B logging, offline unless the user configured a key; its files go into the run folder,
+    or the working folder's `wandb/` when the run is in a bucket (W&B writes local files)."""
     import os
 
     import wandb
 
     if not os.environ.get("WANDB_API_KEY") and not os.environ.get("WANDB_MODE"):
         os.environ["WANDB_MODE"] = "offline"
-    wandb.init(project="fingerspell", dir=str(run),
+    wandb.init(project="fingerspell", dir=None if storage.is_remote(run) else run,
                config={**asdict(config), "run": info.as_dict()})  # fmt: skip
     from wandb.integration.keras import WandbMetricsLogger
 
     return WandbMetricsLogger()
 
 
-def load_trained(run: str | Path, weights: str = BEST) -> tuple[keras.Model, Config]:
+def load_trained(run: str, weights: str = BEST) -> tuple[keras.Model, Config]:
     """The model of a run folder, rebuilt from its config and loaded with its weights."""
-    run = Path(run)
-    config = Config.load(run / "config.json")
+    config = Config.load(storage.join(run, "config.json"))
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(config)
-    path = run / weights if (run / weights).exists() else run / "last.weights.h5"
-    model.load_weights(str(path))
+    path = storage.join(run, weights)
+    model.load_weights(path if storage.exists(path) else storage.join(run, LAST))
     return model, config
 
 
-def sample_predictions(run: str | Path, records_dir: str, n: int = 12):
+def sample_predictions(run: str, records_dir: str, n: int = 12):
     """Truth vs greedy-decoded prediction of the first `n` validation sequences of a run."""
-    import pandas as pd
-
     model, config = load_trained(run)
     folds = training_folds(records.load_metadata(records_dir), config)[1] or [0]
     landmarks = model_landmarks(config.model_landmarks)

@@ -1,5 +1,11 @@
-"""Shared fixtures: a small synthetic dataset (made once per session) and the SILFA folder."""
+"""Shared fixtures: a small synthetic dataset (made once per session), the SILFA folder, a demo
+run, and a local Cloud Storage emulator for gs:// paths."""
 
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -7,7 +13,8 @@ import pytest
 
 from fingerspell import synthetic
 
-SILFA = Path(__file__).resolve().parents[2] / "shared" / "data" / "silfa"
+ROOT = Path(__file__).resolve().parents[1]
+SILFA = ROOT.parent / "shared" / "data" / "silfa"
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +27,9 @@ def silfa_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """120 train + 30 supplemental sequences; read-only for tests (copy before damaging)."""
-    return synthetic.write_dataset(
-        tmp_path_factory.mktemp("synth") / "data", 120, seed=7, n_supplemental=30
-    )
+    folder = tmp_path_factory.mktemp("synth") / "data"
+    synthetic.write_dataset(folder, 120, seed=7, n_supplemental=30)
+    return folder
 
 
 # A demo run in the smallest useful size: its data, records, trained run and submission are shared
@@ -51,3 +58,26 @@ def demo_dir(tmp_path_factory) -> Path:
 # TensorFlow one (tests/test_jax.py runs the backend-neutral files again under JAX).
 once = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                           reason="starts its own processes; runs in the TensorFlow pass")
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """A Cloud Storage emulator on localhost (tools/gcs_emulator.py, its own process), with this
+    process's environment pointed at it: TensorFlow's gs:// filesystem, and every process started
+    from here, reach it instead of Google. Yields the bucket's URL."""
+    server = subprocess.Popen([sys.executable, str(ROOT / "tools" / "gcs_emulator.py")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    ready = json.loads(server.stdout.readline())
+    saved = {name: os.environ.get(name) for name in ready["environment"]}
+    os.environ.update(ready["environment"])
+    yield f"gs://{ready['bucket']}"
+    for name, value in saved.items():
+        os.environ.pop(name, None) if value is None else os.environ.update({name: value})
+    server.stdin.close()  # the emulator ends when its input closes
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def bucket(gcs_emulator, request) -> str:
+    """A gs:// prefix of this test's own in the emulator's bucket."""
+    return f"{gcs_emulator}/{re.sub(r'[^A-Za-z0-9_-]+', '-', request.node.name)}"

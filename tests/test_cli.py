@@ -2,6 +2,7 @@
 command line's answers to mistakes: the message alone, no traceback, a non-zero exit status."""
 
 import importlib.util
+import io
 import json
 import re
 import shlex
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fingerspell import storage
 from tests.conftest import SILFA, once
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,15 +34,18 @@ def fingerspell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @once
-def test_every_stage_runs_as_the_readme_writes_it(tmp_path):
-    """synth → (synth-report, where the SILFA frames are) → preprocess → train → export → check.
-    The table's last row, `demo`, chains the same stages; its function runs in test_demo."""
+@pytest.mark.parametrize("where", ["local", "bucket"])
+def test_every_stage_runs_as_the_readme_writes_it(tmp_path, where, request):
+    """synth → (synth-report, where the SILFA frames are) → preprocess → train → export → check,
+    with every folder on local disk, then every folder in a bucket (gs://, the emulator). The
+    table's last row, `demo`, chains the same stages; its function runs in test_demo."""
     commands = readme_commands()
     assert set(commands) == {"synth", "synth-report", "preprocess", "train", "export", "check",
                              "demo"}  # fmt: skip
-    values = {"DIR": "data", "N": "40", "S": "3", "RECORDS": "records", "R": "records",
-              "RUN": "run", "SUB": "sub", "SUB/submission.zip": "sub/submission.zip",
-              "k": "0"}  # fmt: skip
+    root = request.getfixturevalue("bucket") + "/" if where == "bucket" else ""
+    values = {"DIR": f"{root}data", "N": "40", "S": "3", "RECORDS": f"{root}records",
+              "R": f"{root}records", "RUN": f"{root}run", "SUB": f"{root}sub",
+              "SUB/submission.zip": f"{root}sub/submission.zip", "k": "0"}  # fmt: skip
     report = ["synth-report"] if SILFA.exists() else []
     for stage in ("synth", *report, "preprocess", "train", "export", "check"):
         args = [values.get(token, token) for token in commands[stage]]
@@ -48,10 +53,13 @@ def test_every_stage_runs_as_the_readme_writes_it(tmp_path):
         done = fingerspell(*args, cwd=tmp_path)
         output = done.stdout[-2000:] + done.stderr[-3000:]
         assert done.returncode == 0, f"{shlex.join(args)}\n{output}"
-    with zipfile.ZipFile(tmp_path / "sub" / "submission.zip") as archive:
+    sub = storage.join(root or tmp_path, "sub")
+    zipped = io.BytesIO(storage.read_bytes(storage.join(sub, "submission.zip")))
+    with zipfile.ZipFile(zipped) as archive:
         assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
-    report = json.loads((tmp_path / "sub" / "report.json").read_text())
+    report = json.loads(storage.read_text(storage.join(sub, "report.json")))
     assert report["sequences"] > 0 and 0 <= report["score"] <= 1 and "keras_parity" in report
+    assert not (tmp_path / "gs:").exists()
 
 
 DUPLICATE_IDS = "path,file_id,participant_id,sequence_id,phrase\n" + "t/1.parquet,1,5,7,ab\n" * 2

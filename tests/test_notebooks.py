@@ -3,10 +3,14 @@ Colab runs them: a fresh kernel each, in an empty folder, top to bottom. Noteboo
 JAX (what Colab's and Kaggle's TPUs run) and notebook 3 exports that run from a TensorFlow kernel.
 The committed copies carry no outputs."""
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from fingerspell import storage, train
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_preprocess_tfrecords", "02_train_model", "03_export_tflite",
@@ -23,30 +27,32 @@ def test_committed_notebooks_are_stripped_and_define_nothing(name):
     assert "def " not in source and "class " not in source and "lambda" not in source
 
 
-def test_notebooks_run_top_to_bottom(tmp_path):
+@pytest.mark.parametrize("where", ["local", "bucket"])
+def test_notebooks_run_top_to_bottom(tmp_path, where, request):
+    """Each notebook finds what the one before wrote through `SHARED` alone: a folder, then a
+    gs:// bucket (the emulator; the kernels inherit its environment)."""
     import papermill
 
-    work = tmp_path
     folder = tmp_path / "colab"  # the kernels' working folder: empty, like a new Colab session
     folder.mkdir()
-    shared = {"SYNTHETIC_DIR": str(work / "data"), "RECORDS": str(work / "records")}
+    shared = request.getfixturevalue("bucket") if where == "bucket" else str(tmp_path / "shared")
     parameters = {
-        "01_preprocess_tfrecords": {**shared, "DATA": "synthetic", "SYNTHETIC_SEQUENCES": 120,
-                                    "WORKERS": 1},
-        "02_train_model": {"RECORDS": shared["RECORDS"], "RUN": str(work / "run"), "EPOCHS": 1,
-                           "BATCH_SIZE": 16, "MAX_FRAMES": 64, "BACKEND": "jax"},
-        "03_export_tflite": {"RECORDS": shared["RECORDS"], "RUN": str(work / "run"),
-                             "SUBMISSION": str(work / "submission"), "PARITY_SEQUENCES": 10},
-        "04_inference_check": {"RECORDS": shared["RECORDS"],
-                               "SUBMISSION": str(work / "submission" / "submission.zip"),
-                               "REPORT": str(work / "check"), "LIMIT": 20},
-    }  # fmt: skip
+        "01_preprocess_tfrecords": {"DATA": "synthetic", "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
+        "02_train_model": {"EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64, "BACKEND": "jax"},
+        "03_export_tflite": {"PARITY_SEQUENCES": 10},
+        "04_inference_check": {"LIMIT": 20},
+    }
     for name in NOTEBOOKS:
         papermill.execute_notebook(
-            str(ROOT / f"{name}.ipynb"), str(work / f"{name}.ipynb"), parameters=parameters[name],
-            cwd=str(folder), kernel_name="python3", progress_bar=False,
+            str(ROOT / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
+            parameters={"SHARED": shared, **parameters[name]}, cwd=str(folder),
+            kernel_name="python3", progress_bar=False,
         )  # fmt: skip
-    assert (work / "submission" / "submission.zip").exists()
-    assert json.loads((work / "run" / "run.json").read_text())["backend"] == "jax"
-    report = json.loads((work / "check" / "report.json").read_text())
+    zipped = io.BytesIO(storage.read_bytes(f"{shared}/submission/submission.zip"))
+    with zipfile.ZipFile(zipped) as archive:
+        assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
+    assert train.run_info(f"{shared}/run")["backend"] == "jax"
+    report = json.loads(storage.read_text(f"{shared}/submission/check/report.json"))
     assert report["sequences"] == 20
+    # Everything went to SHARED; from a bucket, the download cell copies submission.zip here.
+    assert [p.name for p in folder.iterdir()] == (["submission.zip"] if where == "bucket" else [])
