@@ -47,21 +47,17 @@ def training_steps_per_second(records: str, config, steps: int) -> tuple[float, 
     from fingerspell import dataset
     from fingerspell.features import model_landmarks
     from fingerspell.model import build_model, ctc_loss
+    from fingerspell.train import seconds_per_step
 
     frames, labels, _ = next(iter(dataset.make_dataset(
         records, [1], config.batch_size, config.max_frames, True,
         model_landmarks(config.model_landmarks), config.max_phrase,
     )))  # fmt: skip
-    frames, labels = frames.numpy(), labels.numpy()
     keras.mixed_precision.set_global_policy(config.precision)
     model = build_model(config)
     model.compile(keras.optimizers.AdamW(1e-4), loss=ctc_loss)
-    for _ in range(2):
-        model.train_on_batch(frames, labels)
-    started = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(frames, labels)
-    return steps / (time.perf_counter() - started), model.count_params()
+    seconds = seconds_per_step(model, frames.numpy(), labels.numpy(), steps)
+    return 1 / seconds, model.count_params()
 
 
 def time_backend(records: str, presets: list[str], precisions: list[str], steps: int) -> list:

@@ -30,10 +30,11 @@ def _synth_report(args: argparse.Namespace) -> None:
 
 
 def _preprocess(args: argparse.Namespace) -> None:
-    from fingerspell import records
+    from fingerspell import recipes, records
 
-    meta = records.preprocess(args.data, args.out, args.folds, args.landmarks,
-                              args.supplemental, args.workers, args.chunk)  # fmt: skip
+    given = _given(args, recipes.PREPROCESS_OPTIONS)
+    options = {**recipes.preprocess_options(args.recipe), **given}
+    meta = records.preprocess(args.data, args.out, workers=args.workers, **options)
     run = meta["last_run"]
     print(
         f"{meta['written']} sequences written, {meta['rejected']} rejected (see rejects.csv); "
@@ -48,13 +49,19 @@ def _train(args: argparse.Namespace) -> None:
         install.require_wandb()  # said before Keras starts
 
     devices.use_backend(args.backend)  # before anything imports Keras
-    from fingerspell import train
-    from fingerspell.config import Config
+    from fingerspell import recipes, train
 
-    config = Config(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
-                    val_fold=-1 if args.fold == "all" else int(args.fold),
-                    max_frames=args.max_frames, seed=args.seed,
-                    precision=args.precision)  # fmt: skip
+    given = _given(args, {"preset", "epochs", "batch_size", "max_frames", "seed", "precision"})
+    if args.fold is not None:
+        given["val_fold"] = -1 if args.fold == "all" else int(args.fold)
+    config = recipes.train_config(args.recipe, **given)
+    if args.plan:
+        plan = train.project_run(args.records, config)
+        print("\n".join(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}"
+                        for name, value in plan.items()))  # fmt: skip
+        return
+    if args.out is None:
+        raise SystemExit("train: --out is required (unless --plan)")
     train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
     print(f"run written to {args.out}")
 
@@ -84,10 +91,23 @@ def _demo(args: argparse.Namespace) -> None:
     from fingerspell import demo
     from fingerspell.config import Config
 
-    config = Config(precision=args.precision)
+    config = Config(precision=args.precision or "auto")
     config.epochs = args.epochs or config.epochs
     report = demo.run_demo(args.out, args.sequences, config)
     print(demo.summary(report, args.out))
+
+
+def _given(args: argparse.Namespace, names: set[str]) -> dict:
+    """The options the user gave (not left at None): they override the recipe's values."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _recipe_option(parser: argparse.ArgumentParser) -> None:
+    from fingerspell.recipes import names
+
+    parser.add_argument("--recipe", default="demo",
+                        help=f"{' or '.join(names())} (fingerspell/data/recipes), or a forked "
+                             ".toml file; the options below override its values")  # fmt: skip
 
 
 def _hardware_options(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +115,7 @@ def _hardware_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="Keras backend; auto: JAX on a TPU, else as Keras is configured")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="auto: bf16 on TPUs and recent GPUs, fp16 on older GPUs, "
                              "fp32 on CPUs")  # fmt: skip
 
@@ -125,16 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     pre = stages.add_parser("preprocess", help="parquet landmarks → GZIP TFRecord folds")
     pre.add_argument("--data", required=True, help="competition-layout folder")
     pre.add_argument("--out", required=True, help="records folder: local, gs:// or ram://")
-    pre.add_argument("--folds", type=int, default=4)
-    pre.add_argument(
-        "--landmarks",
-        default="default",
-        choices=["default", "all"],
-        help="stored landmarks: default ≈ hands, pose, lips (127); all = 543",
-    )
-    pre.add_argument("--supplemental", action="store_true", help="also the supplemental split")
+    _recipe_option(pre)
+    pre.add_argument("--folds", type=int, help="default 4")
+    pre.add_argument("--landmarks", choices=["default", "all"],
+                     help="stored landmarks: default ≈ hands, pose, lips (127); all = 543")
+    pre.add_argument("--supplemental", action="store_true", default=None,
+                     help="also the supplemental split")  # fmt: skip
     pre.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
-    pre.add_argument("--chunk", type=int, default=256, help="sequences per TFRecord file")
+    pre.add_argument("--chunk", type=int, help="sequences per TFRecord file (default 256)")
     pre.set_defaults(handler=_preprocess)
 
     from fingerspell.config import PRESETS, Config
@@ -142,15 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     default = Config()
     tr = stages.add_parser("train", help="train the Conv1D + Transformer CTC model")
     tr.add_argument("--records", required=True, help="records folder from preprocess")
-    tr.add_argument("--out", required=True, help="run folder (config, checkpoints, logs)")
-    tr.add_argument("--preset", default=default.preset, choices=list(PRESETS))
-    tr.add_argument("--epochs", type=int, default=default.epochs)
-    tr.add_argument("--batch-size", type=int, default=default.batch_size)
-    tr.add_argument("--max-frames", type=int, default=default.max_frames)
-    tr.add_argument("--fold", default=str(default.val_fold),
-                    help="validation fold, or 'all' to train on every fold")
-    tr.add_argument("--seed", type=int, default=default.seed)
+    tr.add_argument("--out", help="run folder (config, checkpoints, logs)")
+    _recipe_option(tr)
+    tr.add_argument("--preset", choices=list(PRESETS))
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int, help="per device")
+    tr.add_argument("--max-frames", type=int, help="frame budget")
+    tr.add_argument("--fold", help="validation fold, or 'all' to train on every fold")
+    tr.add_argument("--seed", type=int)
     _hardware_options(tr)
+    tr.add_argument("--plan", action="store_true",
+                    help="train nothing: time one step here and project the run's wall time")
     tr.add_argument("--resume", action="store_true", help="continue a killed run")
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
     tr.set_defaults(handler=_train)

@@ -235,6 +235,50 @@ def train(
         keras.mixed_precision.set_global_policy(policy)
 
 
+def seconds_per_step(model: keras.Model, frames, labels, steps: int = 3) -> float:
+    """A compiled model's training step on one fixed batch, timed after two warm-up steps (which
+    compile it)."""
+    import time
+
+    for _ in range(2):
+        model.train_on_batch(frames, labels)
+    started = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(frames, labels)
+    return (time.perf_counter() - started) / steps
+
+
+def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
+    """What training `config` on these records will cost, before spending it: the steps an epoch
+    takes on this machine's devices, one step timed here (global batch, frame budget and
+    precision of the run) and the wall time it projects for every epoch (validation and the
+    first compilation not included)."""
+    if keras.backend.backend() == "jax":
+        devices.keep_tensorflow_off_accelerators()
+    hardware = devices.local_hardware()
+    info = plan_run(records_dir, config, hardware)
+    train_folds, _ = training_folds(records.load_metadata(records_dir), config)
+    frames, labels, _ = next(iter(dataset.make_dataset(
+        records_dir, train_folds, info.global_batch, config.max_frames, True,
+        model_landmarks(config.model_landmarks), config.max_phrase,
+    )))  # fmt: skip
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(info.precision)
+    try:
+        with devices.distribution_scope(hardware):
+            model = build_model(config)
+            model.compile(make_optimizer(config, info.steps_per_epoch, info.learning_rate),
+                          loss=ctc_loss)  # fmt: skip
+            step = seconds_per_step(model, frames.numpy(), labels.numpy(), timed_steps)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    epoch = step * info.steps_per_epoch
+    return {"recipe": config.recipe, "preset": config.preset, "parameters": model.count_params(),
+            "machine": info.summary(), "steps_per_epoch": info.steps_per_epoch,
+            "epochs": config.epochs, "seconds_per_step": step, "minutes_per_epoch": epoch / 60,
+            "projected_hours": epoch * config.epochs / 3600}  # fmt: skip
+
+
 def _run_callbacks(run: str, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:
     """Backup for --resume, best and last weights, CSV and TensorBoard logs (Keras' callbacks
     write to buckets through tf.io.gfile). A resumed run's best checkpoint is replaced only by

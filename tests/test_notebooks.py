@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fingerspell import storage, train
+from fingerspell.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_preprocess_tfrecords", "02_train_model", "03_export_tflite",
@@ -52,6 +53,9 @@ def test_notebooks_run_top_to_bottom(tmp_path, where, request):
     with zipfile.ZipFile(zipped) as archive:
         assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
     assert train.run_info(f"{shared}/run")["backend"] == "jax"
+    # RECIPE "auto" on 120 synthetic sequences: the demo recipe, with the sizes given here.
+    config = Config.load(f"{shared}/run/config.json")
+    assert (config.recipe, config.epochs, config.max_frames) == ("demo", 1, 64)
     report = json.loads(storage.read_text(f"{shared}/submission/check/report.json"))
     assert report["sequences"] == 20
     # Everything went to SHARED; from a bucket, the download cell copies submission.zip here.

@@ -132,6 +132,16 @@ def test_resumed_run_equals_unbroken_run_and_keeps_its_best(demo_dir, tmp_path):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
+def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
+    config = demo_config()
+    plan = train.project_run(str(demo_dir / "records"), config, timed_steps=1)
+    steps = train.run_info(demo_dir / "run")["steps_per_epoch"]
+    assert (plan["steps_per_epoch"], plan["epochs"], plan["recipe"]) == (steps, 2, "demo")
+    assert plan["seconds_per_step"] > 0
+    hours = plan["seconds_per_step"] * steps * config.epochs / 3600
+    assert plan["projected_hours"] == pytest.approx(hours)
+
+
 def test_folds_come_from_the_records():
     """However many folds the records hold, every one but the validation fold trains."""
     assert train.training_folds({"folds": 5}, Config(val_fold=0)) == ([1, 2, 3, 4], [0])
