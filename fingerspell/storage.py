@@ -5,17 +5,38 @@ would turn `gs://b/run` into a local folder `gs:/b/run`.
 
 Writes go to a temporary name and are renamed when complete, so a killed process never leaves a
 half-written file under its final name (on Cloud Storage the rename is a server-side copy).
+Local paths go through the standard library, so the stages that need no TensorFlow (synth,
+check) do not start it just to touch a file.
 """
 
 from __future__ import annotations
 
+import glob as _glob
 import io
 import os
 from pathlib import PurePath
 
 
-def _gfile():
-    import tensorflow as tf  # imported on first use: the light stages start without it
+class _Local:
+    """The `tf.io.gfile` calls this module makes, for local paths."""
+
+    exists = staticmethod(os.path.exists)
+    glob = staticmethod(_glob.glob)
+    GFile = staticmethod(open)
+
+    @staticmethod
+    def makedirs(path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    @staticmethod
+    def rename(source: str, target: str, overwrite: bool = True) -> None:
+        os.replace(source, target)
+
+
+def _filesystem(path: str | PurePath):
+    if not is_remote(path):
+        return _Local
+    import tensorflow as tf  # only for a remote path
 
     return tf.io.gfile
 
@@ -41,24 +62,32 @@ def name(path: str | PurePath) -> str:
 
 
 def exists(path: str | PurePath) -> bool:
-    return _gfile().exists(str(path))
+    return _filesystem(path).exists(str(path))
 
 
 def makedirs(path: str | PurePath) -> None:
-    _gfile().makedirs(str(path))
+    _filesystem(path).makedirs(str(path))
 
 
 def glob(pattern: str) -> list[str]:
-    return sorted(_gfile().glob(pattern))
+    """Paths matching `pattern`, whose wildcards are in its last part (a folder named like
+    `test[0]` is taken literally)."""
+    if not is_remote(pattern):
+        folder, last = os.path.split(pattern)
+        pattern = os.path.join(_glob.escape(folder), last)
+    return sorted(_filesystem(pattern).glob(pattern))
 
 
 def size(path: str | PurePath) -> int:
-    return _gfile().stat(str(path)).length
+    if not is_remote(path):
+        return os.path.getsize(path)
+    return _filesystem(path).stat(str(path)).length
 
 
 def open_file(path: str | PurePath, mode: str = "rb"):
-    """A file object for streaming (TensorFlow's GFile); prefer the whole-file calls below."""
-    return _gfile().GFile(str(path), mode)
+    """A file object for streaming (TensorFlow's GFile for a remote path); prefer the whole-file
+    calls below."""
+    return _filesystem(path).GFile(str(path), mode)
 
 
 def read_bytes(path: str | PurePath) -> bytes:
@@ -71,7 +100,7 @@ def read_text(path: str | PurePath) -> str:
 
 
 def rename(source: str, target: str) -> None:
-    _gfile().rename(source, target, overwrite=True)
+    _filesystem(source).rename(source, target, overwrite=True)
 
 
 def write_bytes(path: str | PurePath, data: bytes) -> None:
