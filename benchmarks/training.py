@@ -1,7 +1,7 @@
 """Training speed per preset, backend and precision, and the input pipeline's headroom over the
 training step.
 
-    python benchmarks/training.py --records records/synthetic --presets tiny small base
+    python benchmarks/training.py --records records --presets tiny small base
 
 The input pipeline is timed alone (training mode, augmentations on, the run's batch size and frame
 budget); each training step is timed on one fixed batch (`train_on_batch`, after two warm-up

@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int)
     _hardware_options(tr)
     tr.add_argument("--plan", action="store_true",
-                    help="train nothing: time one step here and project the run's wall time")
+                    help="train nothing: time one step and the input pipeline here, project "
+                         "the run's wall time here and on Kaggle's and Colab's TPUs")  # fmt: skip
     tr.add_argument("--resume", action="store_true", help="continue a killed run")
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
     tr.set_defaults(handler=_train)

@@ -160,6 +160,33 @@ def distribution_scope(hardware: Hardware):
     return tf.distribute.MirroredStrategy(names).scope()
 
 
+@dataclass(frozen=True)
+class Accelerator:
+    """An accelerator a plan projects onto, by its published peak (not measured here)."""
+
+    name: str
+    chips: int
+    peak_flops: float  # per chip, bf16
+
+    def hours(self, flops: float, share_of_peak: float) -> float:
+        """Compute-bound hours for `flops` at `share_of_peak` of the chips' peak."""
+        return flops / (self.chips * self.peak_flops * share_of_peak) / 3600
+
+    def sequences_per_second(self, flops_per_sequence: float, share_of_peak: float) -> float:
+        """What the input pipeline must deliver to keep pace."""
+        return self.chips * self.peak_flops * share_of_peak / flops_per_sequence
+
+
+# Cloud TPU v5e: 197 TFLOP/s bf16 a chip (cloud.google.com/tpu/docs/v5e). Kaggle's TPU runtime
+# is a v5e-8, Colab's a v5e-1.
+ACCELERATORS = (Accelerator("Kaggle TPU v5e-8", 8, 197e12),
+                Accelerator("Colab TPU v5e-1", 1, 197e12))  # fmt: skip
+# Model-FLOPs utilisation is not measured on a TPU here: a 256-wide model with depthwise
+# convolutions, norms and CTC spends much of a step off the matrix units, so plans show a
+# pessimistic and an optimistic share.
+ASSUMED_SHARES_OF_PEAK = (0.1, 0.3)
+
+
 @dataclass
 class RunInfo:
     """What a run ran on: written to RUN/run.json, printed when training starts, logged to

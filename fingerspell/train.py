@@ -16,7 +16,7 @@ import tensorflow as tf
 from fingerspell import dataset, devices, install, metric, records, schema, storage
 from fingerspell.config import Config
 from fingerspell.features import model_landmarks
-from fingerspell.model import build_model, ctc_loss, decoding_model
+from fingerspell.model import build_model, ctc_loss, decoding_model, training_flops
 from fingerspell.reader import DataError
 
 BACKUP = "backup"
@@ -149,12 +149,16 @@ def _steps_per_execution(config: Config, hardware: devices.Hardware, steps: int)
     return max(d for d in range(1, min(wanted, steps) + 1) if steps % d == 0)
 
 
+def _training_sequences(meta: dict, config: Config) -> int:
+    """Usable sequences in the training folds: one epoch's worth."""
+    train_folds, _ = training_folds(meta, config)
+    return sum(meta["usable_per_fold"][str(k)] for k in train_folds)
+
+
 def plan_run(records_dir: str, config: Config, hardware: devices.Hardware) -> devices.RunInfo:
     """What a run will train on and how: precision, distribution, global batch (the per-device
     batch × devices), learning rate and steps."""
-    meta = records.load_metadata(records_dir)
-    train_folds, _ = training_folds(meta, config)
-    usable = sum(meta["usable_per_fold"][str(k)] for k in train_folds)
+    usable = _training_sequences(records.load_metadata(records_dir), config)
     global_batch = config.batch_size * hardware.devices
     steps = usable // global_batch
     if steps == 0:
@@ -203,15 +207,9 @@ def train(
     steps, batch = info.steps_per_epoch, info.global_batch
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
-    from fingerspell.augment import Augmenter
-
-    augmenter = Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase)
 
     def epoch_data(epoch):
-        return dataset.make_dataset(
-            records_dir, train_folds, batch, config.max_frames, True, landmarks,
-            config.max_phrase, seed=config.seed + epoch, augment=augmenter,
-        ).take(steps)  # fmt: skip
+        return _augmented_batches(records_dir, train_folds, batch, config, epoch).take(steps)
 
     # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
     train_data = tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_data)
@@ -252,16 +250,18 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     """What training `config` on these records will cost, before spending it: the steps an epoch
     takes on this machine's devices, one step timed here (global batch, frame budget and
     precision of the run) and the wall time it projects for every epoch (validation and the
-    first compilation not included)."""
+    first compilation not included); the input pipeline's rate here; and, from the model's
+    FLOPs and published peak throughput, the compute-bound time on the TPUs of Kaggle and Colab
+    at an assumed share of peak (`devices.ACCELERATORS`)."""
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()
     hardware = devices.local_hardware()
     info = plan_run(records_dir, config, hardware)
-    train_folds, _ = training_folds(records.load_metadata(records_dir), config)
-    frames, labels, _ = next(iter(dataset.make_dataset(
-        records_dir, train_folds, info.global_batch, config.max_frames, True,
-        model_landmarks(config.model_landmarks), config.max_phrase,
-    )))  # fmt: skip
+    meta = records.load_metadata(records_dir)
+    train_folds, _ = training_folds(meta, config)
+    batches = _augmented_batches(records_dir, train_folds, info.global_batch, config, epoch=0)
+    input_rate = _sequences_per_second(batches, info.global_batch)
+    frames, labels, _ = next(iter(batches))
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
     try:
@@ -273,10 +273,55 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     finally:
         keras.mixed_precision.set_global_policy(policy)
     epoch = step * info.steps_per_epoch
-    return {"recipe": config.recipe, "preset": config.preset, "parameters": model.count_params(),
-            "machine": info.summary(), "steps_per_epoch": info.steps_per_epoch,
-            "epochs": config.epochs, "seconds_per_step": step, "minutes_per_epoch": epoch / 60,
-            "projected_hours": epoch * config.epochs / 3600}  # fmt: skip
+    sequences = _training_sequences(meta, config)
+    flops = training_flops(model, config)
+    plan = {"recipe": config.recipe, "preset": config.preset, "parameters": model.count_params(),
+            "machine": info.summary(), "training_sequences": sequences,
+            "steps_per_epoch": info.steps_per_epoch, "epochs": config.epochs,
+            "seconds_per_step": step, "minutes_per_epoch": epoch / 60,
+            "projected_hours": epoch * config.epochs / 3600,
+            "input_sequences_per_second": input_rate,
+            "training_gflop_per_sequence": flops / 1e9}  # fmt: skip
+    return plan | _accelerator_projections(flops, sequences * config.epochs)
+
+
+def _accelerator_projections(flops_per_sequence: float, sequences: int) -> dict:
+    """Compute-bound hours on each published accelerator at each assumed share of its peak, and
+    the rate its input pipeline would have to deliver."""
+    projections = {}
+    for accelerator in devices.ACCELERATORS:
+        for share in devices.ASSUMED_SHARES_OF_PEAK:
+            at = f"{accelerator.name}, at {share:.0%} of peak"
+            projections[f"{at}: hours"] = accelerator.hours(flops_per_sequence * sequences, share)
+            rate = accelerator.sequences_per_second(flops_per_sequence, share)
+            projections[f"{at}: input sequences/s needed"] = round(rate)
+    return projections
+
+
+def _augmented_batches(records_dir: str, folds: list[int], batch: int, config: Config,
+                       epoch: int) -> tf.data.Dataset:  # fmt: skip
+    """One epoch of training batches, reshuffled and augmented from seed + epoch (so a resumed
+    run sees the same data)."""
+    from fingerspell.augment import Augmenter
+
+    landmarks = model_landmarks(config.model_landmarks)
+    augmenter = Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase)
+    return dataset.make_dataset(
+        records_dir, folds, batch, config.max_frames, True, landmarks, config.max_phrase,
+        seed=config.seed + epoch, augment=augmenter,
+    )  # fmt: skip
+
+
+def _sequences_per_second(batches: tf.data.Dataset, batch: int, count: int = 10) -> float:
+    """The input pipeline's rate on this machine's cores, after its first batch (which fills the
+    shuffle buffer)."""
+    import time
+
+    iterator = iter(batches)
+    next(iterator)
+    started = time.perf_counter()
+    taken = sum(1 for _, _ in zip(range(count), iterator))
+    return taken * batch / (time.perf_counter() - started)
 
 
 def _run_callbacks(run: str, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:

@@ -7,7 +7,7 @@ import pytest
 
 from fingerspell import schema
 from fingerspell.config import PRESETS, Config
-from fingerspell.model import N_CLASSES, build_model, ctc_loss, greedy_decode
+from fingerspell.model import N_CLASSES, build_model, ctc_loss, greedy_decode, training_flops
 
 MAX_BYTES = 40 * 1024 * 1024  # the competition's limit (export.MAX_BYTES; export needs TensorFlow)
 
@@ -128,3 +128,22 @@ def test_one_training_step_under_each_precision(policy, one_block, precision):
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
     logits = model.predict(frames, verbose=0)
     assert logits.dtype == np.float32 and np.isfinite(logits).all()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="XLA's FLOP count is read under JAX")
+def test_the_flop_estimate_agrees_with_xla():
+    """The plan's projection rests on this count: the competition model's forward pass, as XLA
+    compiles it, costs a third of the estimated training FLOPs."""
+    import jax
+
+    from fingerspell import recipes
+
+    config = recipes.train_config("competition")
+    model = build_model(config)
+    frames = np.zeros((1, config.max_frames, model.input_shape[-1]), "float32")
+    weights = [[v.value for v in group] for group in
+               (model.trainable_variables, model.non_trainable_variables)]  # fmt: skip
+    forward = jax.jit(lambda w, n, x: model.stateless_call(w, n, x)[0])
+    cost = forward.lower(*weights, frames).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list on older jax
+    assert cost["flops"] == pytest.approx(training_flops(model, config) / 3, rel=0.05)

@@ -8,9 +8,11 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from fingerspell import storage, train
+from fingerspell import recipes, records, storage, synthetic, train
 from fingerspell.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,21 +30,40 @@ def test_committed_notebooks_are_stripped_and_define_nothing(name):
     assert "def " not in source and "class " not in source and "lambda" not in source
 
 
+def real_sized_data(folder: Path) -> str:
+    """A competition-layout folder whose train.csv has the size of real data (the recipes'
+    threshold: 20,000 rows) and landmarks for 120 of them; preprocessing counts the rest as
+    missing from their parquet file."""
+    synthetic.write_dataset(folder, 120, seed=3)
+    table = pd.read_csv(folder / "train.csv")
+    extra = table.sample(recipes.COMPETITION_ROWS - len(table), replace=True, random_state=0)
+    extra["sequence_id"] = 10**9 + np.arange(len(extra))  # in no parquet file
+    pd.concat([table, extra]).to_csv(folder / "train.csv", index=False)
+    return str(folder)
+
+
 @pytest.mark.parametrize("where", ["local", "bucket"])
 def test_notebooks_run_top_to_bottom(tmp_path, where, request):
     """Each notebook finds what the one before wrote through `SHARED` alone: a folder, then a
-    gs:// bucket (the emulator; the kernels inherit its environment)."""
+    gs:// bucket (the emulator; the kernels inherit its environment). In the folder the data has
+    the real data's size, and RECIPE "auto" must choose `competition`; the bucket gets the
+    synthetic default and `demo`."""
     import papermill
 
     folder = tmp_path / "colab"  # the kernels' working folder: empty, like a new Colab session
     folder.mkdir()
-    shared = request.getfixturevalue("bucket") if where == "bucket" else str(tmp_path / "shared")
+    if where == "bucket":
+        shared, data, recipe = request.getfixturevalue("bucket"), "synthetic", "demo"
+    else:
+        shared, data = str(tmp_path / "shared"), real_sized_data(tmp_path / "kaggle")
+        recipe = "competition"
     parameters = {
-        "01_preprocess_tfrecords": {"DATA": "synthetic", "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
-        "02_train_model": {"EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64, "BACKEND": "jax"},
+        "01_preprocess_tfrecords": {"DATA": data, "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
+        "02_train_model": {"PRESET": "tiny", "EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64,
+                           "BACKEND": "jax"},
         "03_export_tflite": {"PARITY_SEQUENCES": 10},
         "04_inference_check": {"LIMIT": 20},
-    }
+    }  # fmt: skip
     for name in NOTEBOOKS:
         papermill.execute_notebook(
             str(ROOT / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
@@ -53,9 +74,15 @@ def test_notebooks_run_top_to_bottom(tmp_path, where, request):
     with zipfile.ZipFile(zipped) as archive:
         assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
     assert train.run_info(f"{shared}/run")["backend"] == "jax"
-    # RECIPE "auto" on 120 synthetic sequences: the demo recipe, with the sizes given here.
+    # The recipe chosen, with the sizes given here; the rest is the recipe's.
     config = Config.load(f"{shared}/run/config.json")
-    assert (config.recipe, config.epochs, config.max_frames) == ("demo", 1, 64)
+    assert (config.recipe, config.epochs, config.max_frames) == (recipe, 1, 64)
+    assert config.augment == recipes.train_config(recipe).augment
+    meta = records.load_metadata(f"{shared}/records")
+    assert meta["options"]["supplemental"] == (recipe == "competition")
+    assert meta["rejected"] == (recipes.COMPETITION_ROWS - 120 if recipe == "competition" else 0)
+    exported = json.loads((tmp_path / "03_export_tflite.ipynb").read_text())
+    assert f"recipe {recipe!r}" in json.dumps(exported["cells"])  # notebook 3 says which
     report = json.loads(storage.read_text(f"{shared}/submission/check/report.json"))
     assert report["sequences"] == 20
     # Everything went to SHARED; from a bucket, the download cell copies submission.zip here.

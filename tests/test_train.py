@@ -140,6 +140,14 @@ def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
     assert plan["seconds_per_step"] > 0
     hours = plan["seconds_per_step"] * steps * config.epochs / 3600
     assert plan["projected_hours"] == pytest.approx(hours)
+    assert plan["training_sequences"] >= steps * config.batch_size
+    assert plan["input_sequences_per_second"] > 0
+    # Eight chips at the same share of peak take an eighth of one chip's time.
+    kaggle, colab = (plan[f"{name}, at 10% of peak: hours"]
+                     for name in ("Kaggle TPU v5e-8", "Colab TPU v5e-1"))  # fmt: skip
+    assert colab == pytest.approx(8 * kaggle)
+    flops = plan["training_gflop_per_sequence"] * 1e9 * plan["training_sequences"] * config.epochs
+    assert colab == pytest.approx(flops / (197e12 * 0.1) / 3600)
 
 
 def test_folds_come_from_the_records():
