@@ -259,9 +259,9 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     info = plan_run(records_dir, config, hardware)
     meta = records.load_metadata(records_dir)
     train_folds, _ = training_folds(meta, config)
-    batches = _augmented_batches(records_dir, train_folds, info.global_batch, config, epoch=0)
+    batches = iter(_augmented_batches(records_dir, train_folds, info.global_batch, config, 0))
+    frames, labels, _ = next(batches)  # fills the shuffle buffer: not part of the timed rate
     input_rate = _sequences_per_second(batches, info.global_batch)
-    frames, labels, _ = next(iter(batches))
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
     try:
@@ -312,15 +312,13 @@ def _augmented_batches(records_dir: str, folds: list[int], batch: int, config: C
     )  # fmt: skip
 
 
-def _sequences_per_second(batches: tf.data.Dataset, batch: int, count: int = 10) -> float:
-    """The input pipeline's rate on this machine's cores, after its first batch (which fills the
-    shuffle buffer)."""
+def _sequences_per_second(batches, batch: int, count: int = 10) -> float:
+    """The input pipeline's rate on this machine's cores: `count` more batches of a started
+    iterator."""
     import time
 
-    iterator = iter(batches)
-    next(iterator)
     started = time.perf_counter()
-    taken = sum(1 for _, _ in zip(range(count), iterator))
+    taken = sum(1 for _, _ in zip(range(count), batches))
     return taken * batch / (time.perf_counter() - started)
 
 
