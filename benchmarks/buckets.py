@@ -13,9 +13,6 @@ local disk or the bucket. Input throughput is the training pipeline's (augmented
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,16 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_emulator() -> tuple[subprocess.Popen, str]:
-    """The emulator process and its bucket's URL; this process's environment points at it
-    (before TensorFlow starts, which reads it once)."""
-    server = subprocess.Popen([sys.executable, str(ROOT / "tools" / "gcs_emulator.py")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    ready = json.loads(server.stdout.readline())
-    os.environ.update(ready["environment"])
-    return server, f"gs://{ready['bucket']}"
+sys.path.insert(0, str(ROOT / "tools"))
+import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a package)
 
 
 def main() -> None:
@@ -42,7 +31,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=50, help="timed pipeline batches")
     args = parser.parse_args()
-    server, bucket = start_emulator()
+    with emulator.running() as bucket:
+        rows = _preprocess_and_read(args, bucket)
+    table = pd.DataFrame(rows)
+    ratio = table.iloc[1, 1:] / table.iloc[0, 1:]
+    table.loc[len(table)] = ["bucket / local", *ratio.to_numpy()]
+    print(table.to_markdown(index=False, floatfmt=".2f"))
+
+
+def _preprocess_and_read(args, bucket: str) -> list[dict]:
     from training import pipeline_batches_per_second
 
     from fingerspell import records
@@ -59,11 +56,7 @@ def main() -> None:
             rows.append({"records on": where, "preprocess s": seconds,
                          "sequences/s": meta["written"] / seconds,
                          "input batches/s": batches})  # fmt: skip
-    server.stdin.close()
-    table = pd.DataFrame(rows)
-    ratio = table.iloc[1, 1:] / table.iloc[0, 1:]
-    table.loc[len(table)] = ["bucket / local", *ratio.to_numpy()]
-    print(table.to_markdown(index=False, floatfmt=".2f"))
+    return rows
 
 
 if __name__ == "__main__":

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
-from fingerspell import check, handshapes, metric, phrases, reader, schema
+from fingerspell import check, metric, reader, schema
 from fingerspell.cli import SILFA_DEFAULT
-from fingerspell.handshapes import SILFA_ASPECT
+from fingerspell.synthetic import handshapes, phrases
+from fingerspell.synthetic.handshapes import SILFA_ASPECT
 
 # The signing hand's landmarks, and the pose points on it: wrist, then pinky, index, thumb.
 RIGHT_HAND = schema.group_indices("right_hand")

@@ -60,7 +60,8 @@ def training_steps_per_second(records: str, config, steps: int) -> tuple[float, 
     return 1 / seconds, model.count_params()
 
 
-def time_backend(records: str, presets: list[str], precisions: list[str], steps: int) -> list:
+def time_backend(records: str, presets: list[str], precisions: list[str], steps: int,
+                 batch: int) -> list:  # fmt: skip
     """Steps/s of every preset × precision on the backend of this process."""
     import keras
 
@@ -69,7 +70,7 @@ def time_backend(records: str, presets: list[str], precisions: list[str], steps:
     rows = []
     for preset in presets:
         for precision in precisions:
-            config = Config(preset=preset, precision=precision)
+            config = Config(preset=preset, precision=precision, batch_size=batch)
             per_second, params = training_steps_per_second(records, config, steps)
             rows.append({"preset": preset, "precision": precision, "params": params,
                          "backend": keras.backend.backend(), "steps/s": per_second})  # fmt: skip
@@ -85,22 +86,25 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per case")
     parser.add_argument("--batches", type=int, default=100, help="timed pipeline batches")
+    parser.add_argument("--batch-size", type=int, help="default: the demo's (Config)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:  # one backend, in this process
-        print(json.dumps(time_backend(args.records, args.presets, args.precisions, args.steps)))
-        return
-
     from fingerspell.config import Config
 
-    config = Config()
+    config = Config(**({"batch_size": args.batch_size} if args.batch_size else {}))
+    if args.worker:  # one backend, in this process
+        print(json.dumps(time_backend(args.records, args.presets, args.precisions, args.steps,
+                                      config.batch_size)))  # fmt: skip
+        return
+
     pipeline = pipeline_batches_per_second(args.records, config, args.batches)
     print(f"input pipeline: {pipeline:.1f} batches/s of {config.batch_size} × "
           f"{config.max_frames} frames (augmented)")  # fmt: skip
     rows = []
     for backend in args.backends:
         command = [sys.executable, __file__, "--worker", "--records", args.records,
-                   "--steps", str(args.steps), "--presets", *args.presets,
+                   "--steps", str(args.steps), "--batch-size", str(config.batch_size),
+                   "--presets", *args.presets,
                    "--precisions", *args.precisions]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True,
                               env={**os.environ, "KERAS_BACKEND": backend})  # fmt: skip

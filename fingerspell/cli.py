@@ -12,16 +12,17 @@ SILFA_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "silfa
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from fingerspell import synthetic
+    from fingerspell.synthetic import generator
 
-    out = synthetic.write_dataset(args.out, args.sequences, args.seed, args.supplemental)
+    out = generator.write_dataset(args.out, args.sequences, args.seed, args.supplemental,
+                                  workers=args.workers)
     print(f"synthetic dataset written to {out}")
 
 
 def _synth_report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from fingerspell import synth_report
+    from fingerspell.synthetic import report as synth_report
 
     with pd.option_context("display.width", 160, "display.max_rows", 100):
         print(synth_report.compare(args.data, args.silfa).to_string())
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="supplemental sequences (default: a quarter of --sequences)",
     )
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                       help="processes, one parquet file each at a time")  # fmt: skip
     synth.set_defaults(handler=_synth)
 
     report = stages.add_parser("synth-report", help="synthetic vs real MediaPipe statistics")

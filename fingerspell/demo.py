@@ -18,12 +18,13 @@ def run_demo(out: str | Path, sequences: int = 2000, config: Config | None = Non
     """Writes out/data, out/records, out/run, then out/submission.zip (with model.tflite and
     inference_args.json beside it) and the check's report.json, report.md, report.png and
     predictions.csv; returns the report. `out` may be a bucket."""
-    from fingerspell import check, export, records, synthetic, train
+    from fingerspell import check, export, records, train
+    from fingerspell.synthetic import generator
 
     data, records_dir, run = (storage.join(out, part) for part in ("data", "records", "run"))
     config = config or Config()
     print(f"[1/5] synthetic dataset: {sequences} sequences → {data}")
-    synthetic.write_dataset(data, sequences, data_seed, n_supplemental=0)
+    generator.write_dataset(data, sequences, data_seed, n_supplemental=0, workers=workers)
     print(f"[2/5] TFRecord folds → {records_dir}")
     records.preprocess(data, records_dir, workers=workers)
     print(f"[3/5] training preset {config.preset!r} for {config.epochs} epochs → {run}")

@@ -45,9 +45,9 @@ def resolve_data(data: str, synthetic_dir: str | Path = "data/synthetic", sequen
     if data == "auto" and (KAGGLE_DATA / "train.csv").exists():
         return str(KAGGLE_DATA)
     if data in ("auto", "synthetic"):
-        from fingerspell import synthetic
+        from fingerspell.synthetic import generator
 
-        return synthetic.write_dataset(synthetic_dir, sequences, seed)
+        return generator.write_dataset(synthetic_dir, sequences, seed, workers=os.cpu_count() or 1)
     from fingerspell import storage
 
     if not storage.exists(storage.join(data, "train.csv")):

@@ -167,17 +167,47 @@ def training_flops(model: keras.Model, config: Config) -> float:
 def ctc_loss(labels, logits):
     """Per-sequence CTC loss; labels padded with -1. Training weighs each example by whether CTC
     can align it within its real frames (`dataset.ctc_feasible`); here a label that cannot fit
-    even the padded length contributes 0 too (both backends return a large finite value there,
-    not inf)."""
+    even the padded length, or an empty one, contributes 0 too (both backends return a large
+    finite value there, not inf)."""
     labels = ops.cast(labels, "int32")
     valid = labels >= 0
     label_length = ops.sum(ops.cast(valid, "int32"), axis=1)
     repeats = ops.sum(ops.cast((labels[:, 1:] == labels[:, :-1]) & valid[:, 1:], "int32"), axis=1)
-    logit_length = ops.full((ops.shape(logits)[0],), ops.shape(logits)[1], dtype="int32")
-    loss = ops.ctc_loss(ops.maximum(labels, 0), ops.cast(logits, "float32"), label_length,
-                        logit_length, mask_index=BLANK)  # fmt: skip
-    feasible = (label_length + repeats <= logit_length) & ops.isfinite(loss)
+    empty = label_length == 0
+    # An empty label gets one character, so that every kernel accepts it; its loss is masked.
+    first = ops.arange(ops.shape(labels)[1]) == 0
+    labels = ops.where(empty[:, None] & first[None, :], 0, labels)
+    loss = _ctc_per_sequence(labels, ops.cast(logits, "float32"), ops.maximum(label_length, 1))
+    feasible = ~empty & (label_length + repeats <= ops.shape(logits)[1]) & ops.isfinite(loss)
     return ops.where(feasible, loss, ops.zeros_like(loss))
+
+
+def _ctc_per_sequence(labels, logits, label_length):
+    """CTC over every frame of `logits`; `labels` hold `label_length` characters, then -1.
+    TensorFlow's `ops.ctc_loss` is a scan of small ops over time: 0.82 s forward and backward
+    for 32 sequences × 160 frames on 2 CPU cores, 85 % of the demo's training step. Its
+    sparse-label kernel sums the same paths in C++ in 0.018 s (BENCHMARKS.md, issue 13), so
+    TensorFlow on a CPU-only machine uses it (tests/test_model.py checks the two agree). Where a
+    GPU is present Keras compiles the step with XLA, which has no such kernel, and JAX compiles
+    its scan anyway: both keep `ops.ctc_loss`."""
+    frames = ops.full((ops.shape(logits)[0],), ops.shape(logits)[1], dtype="int32")
+    if _tensorflow_on_cpu_only():
+        import tensorflow as tf
+
+        present = tf.sparse.from_dense(tf.cast(labels, tf.int32) + 1)  # -1 → 0: left out
+        sparse = tf.SparseTensor(present.indices, present.values - 1, present.dense_shape)
+        # Its blank is the last class, as ours; labels too long for the frames cost 0 here.
+        return tf.compat.v1.nn.ctc_loss(sparse, logits, frames, time_major=False,
+                                        ignore_longer_outputs_than_inputs=True)  # fmt: skip
+    return ops.ctc_loss(ops.maximum(labels, 0), logits, label_length, frames, mask_index=BLANK)
+
+
+def _tensorflow_on_cpu_only() -> bool:
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
 
 
 def greedy_decode(logits):

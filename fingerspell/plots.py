@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fingerspell import handshapes, schema, storage
+from fingerspell import schema, storage
+from fingerspell.synthetic import handshapes
 
 COLOURS = {
     "left_hand": "tab:blue",

@@ -155,10 +155,10 @@ def _training_sequences(meta: dict, config: Config) -> int:
     return sum(meta["usable_per_fold"][str(k)] for k in train_folds)
 
 
-def plan_run(records_dir: str, config: Config, hardware: devices.Hardware) -> devices.RunInfo:
-    """What a run will train on and how: precision, distribution, global batch (the per-device
-    batch × devices), learning rate and steps."""
-    usable = _training_sequences(records.load_metadata(records_dir), config)
+def plan_run(meta: dict, config: Config, hardware: devices.Hardware) -> devices.RunInfo:
+    """What a run on records with this metadata will train on and how: precision, distribution,
+    global batch (the per-device batch × devices), learning rate and steps."""
+    usable = _training_sequences(meta, config)
     global_batch = config.batch_size * hardware.devices
     steps = usable // global_batch
     if steps == 0:
@@ -193,7 +193,8 @@ def train(
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()  # TensorFlow only feeds tf.data here
     hardware = devices.local_hardware()
-    info = plan_run(records_dir, config, hardware)
+    meta = records.load_metadata(records_dir)
+    info = plan_run(meta, config, hardware)
     if wandb:
         install.require_wandb()
     storage.makedirs(run)
@@ -203,7 +204,7 @@ def train(
     print(f"training on {info.summary()}")
     _log_run_info(run, info)
 
-    train_folds, val_folds = training_folds(records.load_metadata(records_dir), config)
+    train_folds, val_folds = training_folds(meta, config)
     steps, batch = info.steps_per_epoch, info.global_batch
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
@@ -256,8 +257,8 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()
     hardware = devices.local_hardware()
-    info = plan_run(records_dir, config, hardware)
     meta = records.load_metadata(records_dir)
+    info = plan_run(meta, config, hardware)
     train_folds, _ = training_folds(meta, config)
     batches = iter(_augmented_batches(records_dir, train_folds, info.global_batch, config, 0))
     frames, labels, _ = next(batches)  # fills the shuffle buffer: not part of the timed rate

@@ -1,19 +1,19 @@
 """Shared fixtures: a small synthetic dataset (made once per session), the SILFA folder, a demo
 run, and a local Cloud Storage emulator for gs:// paths."""
 
-import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import keras
 import pytest
 
-from fingerspell import synthetic
+from fingerspell.synthetic import generator
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a package)
+
 SILFA = ROOT.parent / "shared" / "data" / "silfa"
 
 
@@ -28,7 +28,7 @@ def silfa_dir() -> Path:
 def synth_dir(tmp_path_factory) -> Path:
     """120 train + 30 supplemental sequences; read-only for tests (copy before damaging)."""
     folder = tmp_path_factory.mktemp("synth") / "data"
-    synthetic.write_dataset(folder, 120, seed=7, n_supplemental=30)
+    generator.write_dataset(folder, 120, seed=7, n_supplemental=30)
     return folder
 
 
@@ -65,16 +65,8 @@ def gcs_emulator():
     """A Cloud Storage emulator on localhost (tools/gcs_emulator.py, its own process), with this
     process's environment pointed at it: TensorFlow's gs:// filesystem, and every process started
     from here, reach it instead of Google. Yields the bucket's URL."""
-    server = subprocess.Popen([sys.executable, str(ROOT / "tools" / "gcs_emulator.py")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    ready = json.loads(server.stdout.readline())
-    saved = {name: os.environ.get(name) for name in ready["environment"]}
-    os.environ.update(ready["environment"])
-    yield f"gs://{ready['bucket']}"
-    for name, value in saved.items():
-        os.environ.pop(name, None) if value is None else os.environ.update({name: value})
-    server.stdin.close()  # the emulator ends when its input closes
-    server.wait(timeout=30)
+    with emulator.running() as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fingerspell import reader, schema, synthetic
+from fingerspell import reader, schema
 from fingerspell.features import LandmarkFeatures, model_landmarks
+from fingerspell.synthetic import generator
 
 LANDMARKS = model_landmarks("model")
 COLUMNS = schema.columns_for(LANDMARKS)
@@ -106,9 +107,9 @@ def _columns_of(point: str) -> list[int]:
 def test_a_vanished_signing_hand_hands_over_to_the_other():
     """Hand features come from the signing hand; when it is never seen, from the other."""
     layer = LandmarkFeatures(LANDMARKS)
-    signer = next(iter(synthetic.signers_for(synthetic.plan_split("train", 100, 0), 0).values()))
+    signer = next(iter(generator.signers_for(generator.plan_split("train", 100, 0), 0).values()))
     signer = dataclasses.replace(signer, left_handed=False, rest_hand_visible=True)
-    frames = synthetic.render("hand over", signer, np.random.default_rng(0))[:, COLUMN_INDEX]
+    frames = generator.render("hand over", signer, np.random.default_rng(0))[:, COLUMN_INDEX]
     hand_features = np.asarray(layer(frames[None])[0])[0, :, :63]
     frames[:, [i for i, c in enumerate(COLUMNS) if "right_hand" in c]] = np.nan
     other = np.asarray(layer(frames[None])[0])[0, :, :63]

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from fingerspell import model as model_module
 from fingerspell import schema
 from fingerspell.config import PRESETS, Config
 from fingerspell.model import N_CLASSES, build_model, ctc_loss, greedy_decode, training_flops
@@ -57,12 +58,43 @@ def test_batch_norm_statistics_ignore_padding_frames():
 def test_ctc_loss_is_finite_and_zero_for_impossible_alignments():
     logits = np.random.default_rng(2).normal(size=(4, 10, N_CLASSES)).astype(np.float32)
     labels = np.array([[1, 2, 3] + [-1] * 9, [4, 4] + [-1] * 10, list(range(12)),
-                       [5] * 6 + [-1] * 6])  # fmt: skip
-    loss = keras.ops.convert_to_numpy(ctc_loss(labels, logits))
+                       [5] * 6 + [-1] * 6, [-1] * 12])  # fmt: skip
+    loss = keras.ops.convert_to_numpy(ctc_loss(labels, np.concatenate([logits, logits[:1]])))
     assert np.isfinite(loss).all()
     assert loss[0] > 0 and loss[1] > 0
     assert loss[2] == 0  # 12 characters cannot align to 10 frames
     assert loss[3] == 0  # 6 repeated characters need 11 frames (a blank between each pair)
+    assert loss[4] == 0  # an empty label (a padding row of an evaluation batch)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own kernel")
+def test_tensorflows_ctc_kernel_agrees_with_keras_ctc_loss():
+    """On a CPU TensorFlow sums the CTC paths with its sparse-label kernel (`_ctc_per_sequence`):
+    loss and gradient equal those of `keras.ops.ctc_loss`, repeats and padding included."""
+    import tensorflow as tf
+
+    assert model_module._tensorflow_on_cpu_only()
+    rng = np.random.default_rng(5)
+    logits = tf.constant(rng.normal(0, 3, size=(3, 40, N_CLASSES)).astype(np.float32))
+    labels = np.full((3, 16), -1)
+    labels[0, :5] = [1, 1, 2, 58, 0]
+    labels[1, :16] = rng.integers(0, 59, 16)
+    labels[2, :1] = [7]
+    length = (labels >= 0).sum(1)
+    frames = np.full(3, 40)
+
+    def loss_and_gradient(ctc):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = ctc(logits)
+            total = tf.reduce_sum(loss)
+        return loss.numpy(), tape.gradient(total, logits).numpy()
+
+    ours = loss_and_gradient(lambda x: model_module._ctc_per_sequence(labels, x, length))
+    keras_s = loss_and_gradient(lambda x: keras.ops.ctc_loss(
+        np.maximum(labels, 0), x, length, frames, mask_index=N_CLASSES - 1))  # fmt: skip
+    np.testing.assert_allclose(ours[0], keras_s[0], rtol=1e-5)
+    np.testing.assert_allclose(ours[1], keras_s[1], atol=1e-4)
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import recipes, records, storage, synthetic, train
+from fingerspell import recipes, records, storage, train
 from fingerspell.config import Config
+from fingerspell.synthetic import generator
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_preprocess_tfrecords", "02_train_model", "03_export_tflite",
@@ -34,7 +35,7 @@ def real_sized_data(folder: Path) -> str:
     """A competition-layout folder whose train.csv has the size of real data (the recipes'
     threshold: 20,000 rows) and landmarks for 120 of them; preprocessing counts the rest as
     missing from their parquet file."""
-    synthetic.write_dataset(folder, 120, seed=3)
+    generator.write_dataset(folder, 120, seed=3)
     table = pd.read_csv(folder / "train.csv")
     extra = table.sample(recipes.COMPETITION_ROWS - len(table), replace=True, random_state=0)
     extra["sequence_id"] = 10**9 + np.arange(len(extra))  # in no parquet file

@@ -4,7 +4,8 @@ benchmarks: no network, no credentials.
     python tools/gcs_emulator.py [--bucket fingerspell-test]
 
 prints one line of JSON, the environment a process needs to reach it, then serves until its
-standard input closes (so it ends with the process that started it) or it is killed.
+standard input closes (so it ends with the process that started it) or it is killed. From
+Python, `with running() as bucket:` does all of that (the tests' fixture, benchmarks/buckets.py).
 
 TensorFlow's GCS filesystem has Google's endpoints compiled in and ignores
 `STORAGE_EMULATOR_HOST`, but it speaks through libcurl, which honours `https_proxy` and
@@ -23,12 +24,16 @@ directory rename first asks for the bucket's `storageLayout`, which the emulator
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
+import os
 import re
+import shutil
 import socket
 import socketserver
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -175,6 +180,26 @@ def serve(bucket: str) -> None:
     sys.stdin.read()  # until the parent closes the pipe or ends
     proxy.shutdown()
     emulator.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(bucket: str = "fingerspell-test"):
+    """The emulator in a process of its own while the block runs, this process's environment
+    pointed at it (TensorFlow reads it once: enter before its first gs:// call); yields the
+    bucket's gs:// URL, then restores the environment and stops the emulator."""
+    server = subprocess.Popen([sys.executable, __file__, "--bucket", bucket],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    ready = json.loads(server.stdout.readline())
+    saved = {name: os.environ.get(name) for name in ready["environment"]}
+    os.environ.update(ready["environment"])
+    try:
+        yield f"gs://{ready['bucket']}"
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None) if value is None else os.environ.update({name: value})
+        server.stdin.close()  # the emulator ends when its input closes
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import handshapes, schema, storage
-from fingerspell.phrases import PhraseGenerator
+from fingerspell import schema, storage
+from fingerspell.synthetic import handshapes
+from fingerspell.synthetic.phrases import PhraseGenerator
 
 MAX_PER_FILE = 1000
 SPLITS = {"train": ("train.csv", "train_landmarks"),
@@ -341,32 +342,53 @@ def _ticking(items, bar):
         bar.update(1)
 
 
-def _write_parquet(table: pd.DataFrame, path: str) -> None:
-    storage.write_bytes(path, table.to_parquet(engine="pyarrow", compression="snappy"))
+def _write_file(out: str, path: str, rows: pd.DataFrame, signers: dict[int, Signer], seed: int,
+                bar=None) -> int:  # fmt: skip
+    """Render one parquet file and write it whole (never half a file); its sequence count."""
+    ticking = (lambda items: _ticking(items, bar)) if bar is not None else None
+    table = render_file(rows, signers, seed, progress=ticking)
+    storage.write_bytes(storage.join(out, path),
+                        table.to_parquet(engine="pyarrow", compression="snappy"))  # fmt: skip
+    return len(rows)
 
 
 def write_dataset(
-    out: str | Path, n_sequences: int, seed: int = 0, n_supplemental: int | None = None
-) -> str:
-    """Write the whole layout into `out` (local or a bucket). Existing parquet files are kept (a
-    resumed run), csvs come last."""
+    out: str | Path, n_sequences: int, seed: int = 0, n_supplemental: int | None = None,
+    workers: int = 1,
+) -> str:  # fmt: skip
+    """Write the whole layout into `out` (local or a bucket), one parquet file per worker at a
+    time. Existing parquet files are kept (a resumed run), csvs come last."""
     out = str(out)
     n_supplemental = n_sequences // 4 if n_supplemental is None else n_supplemental
     plans = {"train": n_sequences, "supplemental": n_supplemental}
     tables = {split: plan_split(split, n, seed) for split, n in plans.items() if n > 0}
+    jobs = []
+    for split, table in tables.items():
+        signers = signers_for(table, seed)
+        storage.makedirs(storage.join(out, SPLITS[split][1]))
+        files = table.groupby("path", sort=False)
+        jobs += [(out, path, rows, signers, seed) for path, rows in files
+                 if not storage.exists(storage.join(out, path))]  # fmt: skip
     total = sum(len(t) for t in tables.values())
-    with tqdm(total=total, desc="synth", unit="seq") as bar:
-        for split, table in tables.items():
-            signers = signers_for(table, seed)
-            storage.makedirs(storage.join(out, SPLITS[split][1]))
-            for path, rows in table.groupby("path", sort=False):
-                if storage.exists(storage.join(out, path)):
-                    bar.update(len(rows))
-                    continue
-                table = render_file(rows, signers, seed, progress=lambda rows: _ticking(rows, bar))
-                _write_parquet(table, storage.join(out, path))
+    with tqdm(total=total, initial=total - sum(len(job[2]) for job in jobs), desc="synth",
+              unit="seq") as bar:  # fmt: skip
+        if workers <= 1 or len(jobs) <= 1:  # in-process, ticking every sequence
+            for job in jobs:
+                _write_file(*job, bar=bar)
+        else:
+            _write_in_parallel(jobs, workers, bar)
     for split, table in tables.items():
         storage.write_text(storage.join(out, SPLITS[split][0]), table.to_csv(index=False))
     storage.write_text(storage.join(out, "character_to_prediction_index.json"),
                        json.dumps(schema.char_to_index()))  # fmt: skip
     return out
+
+
+def _write_in_parallel(jobs: list[tuple], workers: int, bar) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # as `records`: TensorFlow dies in a fork
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+        for done in as_completed([pool.submit(_write_file, *job) for job in jobs]):
+            bar.update(done.result())

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fingerspell import handshapes, reader, schema, storage
+from fingerspell import reader, schema, storage
+from fingerspell.synthetic import handshapes
 
 HAND_GROUPS = ("left_hand", "right_hand")
 

@@ -29,7 +29,7 @@ SILFA_ASPECT = 16 / 9  # width / height of the SILFA video frames
 # hands, however real, do not teach a model other people's: BENCHMARKS.md, "other signers".
 PHOTO_PEOPLE = (1, 2, 3, 4, 5, 6, 7)
 HAND_SOURCES = (0, *PHOTO_PEOPLE)  # 0 = SILFA's signer, k = ASL-HG person k
-PHOTO_HANDS = Path(__file__).resolve().parents[1] / "tools" / "data" / "aslhg_hands.parquet"
+PHOTO_HANDS = Path(__file__).resolve().parents[2] / "tools" / "data" / "aslhg_hands.parquet"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MOVING_LETTERS = "jz"  # their recorded wrist path is part of the sign
 HAND_BONES = [
