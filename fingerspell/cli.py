@@ -85,6 +85,28 @@ def _check(args: argparse.Namespace) -> None:
     print(storage.read_text(storage.join(out, "report.md")))
 
 
+def _landmarks(args: argparse.Namespace) -> None:
+    from fingerspell import video
+
+    done = video.landmarks(args.videos, args.out, args.phrases, workers=args.workers)
+    print(f"{done['written']} sequences written, {done['rejected']} rejected (see rejects.csv) "
+          f"in {args.out}; this run: {done['redone']} sources, {done['frames']} frames in "
+          f"{done['seconds']} s ({done['frames_per_second']} frames/s), {done['kept']} kept "
+          "from before")  # fmt: skip
+
+
+def _transcribe(args: argparse.Namespace) -> None:
+    from fingerspell import transcribe
+
+    results = transcribe.transcribe(args.videos, args.submission, args.out, args.workers,
+                                    annotated_video=args.annotated_video)  # fmt: skip
+    for row in results.itertuples(index=False):
+        print(f"{row.video}\t{row.text}" if not row.rejected else
+              f"{row.video}\t(not read: {row.rejected})")  # fmt: skip
+    if args.out:
+        print(f"pictures and transcripts.csv in {args.out}", file=sys.stderr)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from fingerspell import devices
 
@@ -195,6 +217,28 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--out", help="report folder (default: beside the submission)")
     ch.set_defaults(handler=_check)
 
+    lm = stages.add_parser("landmarks", help="videos or photo folders → the competition layout "
+                                             "(MediaPipe Holistic, in its own environment)")
+    lm.add_argument("--videos", nargs="+", required=True,
+                    help="video files, folders of images (one a frame), or folders of videos")
+    lm.add_argument("--out", required=True, help="dataset folder: local or gs://")
+    lm.add_argument("--phrases", help="csv of video (file or folder name), phrase "
+                                      "[, participant_id]")  # fmt: skip
+    lm.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)),
+                    help="MediaPipe processes, one source each at a time")  # fmt: skip
+    lm.set_defaults(handler=_landmarks)
+
+    tx = stages.add_parser("transcribe", help="videos → text, through a submission's model "
+                                              "run as the evaluator runs it (no TensorFlow)")
+    tx.add_argument("videos", nargs="+", help="video files or folders of images")
+    tx.add_argument("--submission", required=True, help="submission.zip or its folder")
+    tx.add_argument("--out", help="folder for a picture per video and transcripts.csv")
+    tx.add_argument("--annotated-video", action="store_true",
+                    help="with --out: also each video with its landmarks and the text read "
+                         "so far drawn on it")  # fmt: skip
+    tx.add_argument("--workers", type=int, default=1, help="MediaPipe processes")
+    tx.set_defaults(handler=_transcribe)
+
     de = stages.add_parser("demo", help="synth → preprocess → train tiny → export → check")
     de.add_argument("--out", required=True, help="folder for everything the demo writes")
     de.add_argument("--sequences", type=int, default=2000)
@@ -206,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if importlib.util.find_spec("tensorflow") is None:  # not a declared dependency: see pyproject
+    needs_tensorflow = args.stage not in {"landmarks", "transcribe"}
+    if needs_tensorflow and importlib.util.find_spec("tensorflow") is None:  # see pyproject
         raise SystemExit("fingerspell needs TensorFlow for tf.data and export, under any Keras "
                          "backend: pip install tensorflow-cpu (or tensorflow, its GPU build)")
     from fingerspell.reader import DataError

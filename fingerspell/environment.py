@@ -143,3 +143,46 @@ def offer_download(path: str | Path):
         files.download(str(path))
         return f"downloading {path}"
     return FileLink(os.path.relpath(path))
+
+
+# Colab's browser records the webcam (MediaRecorder) and hands the clip back as base64.
+_RECORD_JS = """
+async function record(seconds) {
+  const stream = await navigator.mediaDevices.getUserMedia({video: true});
+  const preview = document.createElement('video');
+  preview.srcObject = stream; preview.muted = true;
+  document.body.appendChild(preview); await preview.play();
+  const recorder = new MediaRecorder(stream); const chunks = [];
+  recorder.ondataavailable = e => chunks.push(e.data);
+  const stopped = new Promise(resolve => recorder.onstop = resolve);
+  recorder.start(); await new Promise(resolve => setTimeout(resolve, seconds * 1000));
+  recorder.stop(); await stopped;
+  stream.getTracks().forEach(t => t.stop()); preview.remove();
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let text = ''; for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+}
+"""
+
+
+def video_input(video: str | None, seconds: int = 6) -> list[str]:
+    """What notebook 4's video cell reads: nothing for None; on Colab, "upload" (files picked in
+    the browser) or "webcam" (a clip of `seconds` recorded there, as webcam.webm; the browser
+    shows what it records, unmirrored); else the path itself."""
+    if not video:
+        return []
+    if video in ("upload", "webcam") and platform() != "Colab":
+        raise ValueError(f'VIDEO = "{video}" works on Colab; elsewhere give a path')
+    if video == "upload":
+        from google.colab import files
+
+        return sorted(files.upload())  # saved in the working folder under their names
+    if video == "webcam":
+        import base64
+
+        from google.colab.output import eval_js
+
+        clip = base64.b64decode(eval_js(_RECORD_JS + f"record({seconds})"))
+        Path("webcam.webm").write_bytes(clip)
+        return ["webcam.webm"]
+    return [video]

@@ -46,6 +46,9 @@ COORDINATE_COLUMNS: list[str] = [
 ]
 ALL_COLUMNS: list[str] = ["frame", *COORDINATE_COLUMNS]  # 1,630 columns after the index
 INDEX_NAME = "sequence_id"
+# What `video` turns into landmarks: video files, and folders of images (one a frame).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CSV_COLUMNS = ["path", "file_id", "participant_id", "sequence_id", "phrase"]
 
 # The 40 lip points used by the top solutions, plus a few points that locate the face.

@@ -41,7 +41,7 @@ def test_every_stage_runs_as_the_readme_writes_it(tmp_path, where, request):
     table's last row, `demo`, chains the same stages; its function runs in test_demo."""
     commands = readme_commands()
     assert set(commands) == {"synth", "synth-report", "preprocess", "train", "export", "check",
-                             "demo"}  # fmt: skip
+                             "demo", "landmarks", "transcribe"}  # the last two: test_video
     root = request.getfixturevalue("bucket") + "/" if where == "bucket" else ""
     values = {"DIR": f"{root}data", "N": "40", "S": "3", "RECORDS": f"{root}records",
               "R": f"{root}records", "RUN": f"{root}run", "SUB": f"{root}sub",

@@ -63,7 +63,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, where, request):
         "02_train_model": {"PRESET": "tiny", "EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64,
                            "BACKEND": "jax"},
         "03_export_tflite": {"PARITY_SEQUENCES": 10},
-        "04_inference_check": {"LIMIT": 20},
+        "04_inference_check": {"LIMIT": 20, "VIDEO": str(ROOT / "tests" / "media" / "photos")},
     }  # fmt: skip
     for name in NOTEBOOKS:
         papermill.execute_notebook(
@@ -86,5 +86,10 @@ def test_notebooks_run_top_to_bottom(tmp_path, where, request):
     assert f"recipe {recipe!r}" in json.dumps(exported["cells"])  # notebook 3 says which
     report = json.loads(storage.read_text(f"{shared}/submission/check/report.json"))
     assert report["sequences"] == 20
+    # The video cell: real photos → MediaPipe → the submission's text and a picture
+    transcripts = pd.read_csv(storage.readable(f"{shared}/submission/check/videos/transcripts.csv"),
+                              keep_default_na=False)  # fmt: skip
+    assert transcripts.video.tolist() == ["photos"] and transcripts.text[0] != ""
+    assert storage.read_bytes(transcripts.picture[0])[:4] == b"\x89PNG"
     # Everything went to SHARED; from a bucket, the download cell copies submission.zip here.
     assert [p.name for p in folder.iterdir()] == (["submission.zip"] if where == "bucket" else [])

@@ -1,0 +1,176 @@
+"""Videos → text: landmarks (`video`, MediaPipe in its own processes) → a submission's
+`model.tflite` run exactly as the competition's evaluator runs it (`check.predict`) → the text.
+
+Nothing here imports TensorFlow or Keras: LiteRT runs the file. With an output folder, each
+video gets a picture a person would rather look at than read: frames with their landmarks drawn,
+and under them the per-frame character timeline — which class the model's CTC head picked at
+each frame, read from the same file (its per-frame argmax tensor, kept by LiteRT's
+`experimental_preserve_all_tensors`) — and, if asked, the video itself with the landmarks and the
+text read so far drawn on it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fingerspell import check, schema, storage, video
+
+THUMBNAILS = 6
+
+
+class FrameClasses:
+    """Each model frame's best class (0..58 a character, 59 blank), from the exported graph's
+    own greedy-decoding argmax, on a second interpreter that keeps every tensor."""
+
+    def __init__(self, model: bytes):
+        from ai_edge_litert.interpreter import Interpreter
+
+        with warnings.catch_warnings():  # "for debugging only": here it is the point
+            warnings.simplefilter("ignore", UserWarning)
+            self.interpreter = Interpreter(model_content=model, num_threads=1,
+                                           experimental_preserve_all_tensors=True)  # fmt: skip
+        self.runner = self.interpreter.get_signature_runner("serving_default")
+        argmaxes = [op for op in self.interpreter._get_ops_details() if op["op_name"] == "ARG_MAX"]
+        if not argmaxes:
+            raise ValueError("the model has no ARG_MAX op: not a graph exported by fingerspell")
+        self.tensor = argmaxes[0]["outputs"][0]  # the first: best class per frame [1, T]
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        self.runner(inputs=frames.astype(np.float32))
+        return self.interpreter.get_tensor(self.tensor).reshape(-1)
+
+
+def collapse(classes: np.ndarray) -> list[str]:
+    """The text read up to each frame: CTC's rule (repeats merged, blanks dropped)."""
+    lookup, text, previous, so_far = schema.index_to_char(), "", -1, []
+    for c in classes.tolist():
+        if c != previous and c != schema.BLANK:
+            text += lookup.get(c, "")
+        previous = c
+        so_far.append(text)
+    return so_far
+
+
+def per_video_frame(model_frames: np.ndarray, n_frames: int) -> np.ndarray:
+    """Model frames back onto the video's frames: the graph resamples a longer sequence evenly
+    to its frame budget and appends one empty frame (dropped here)."""
+    model_frames = model_frames[:-1] if len(model_frames) > 1 else model_frames
+    positions = np.minimum((np.arange(n_frames) * len(model_frames)) // max(n_frames, 1),
+                           len(model_frames) - 1)  # fmt: skip
+    return model_frames[positions]
+
+
+def transcribe(
+    videos: list[str], submission: str, out: str | None = None, workers: int = 1,
+    annotated_video: bool = False,
+) -> pd.DataFrame:  # fmt: skip
+    """One row per video: video, text, frames, hand_frames, rejected (the reason, or ""),
+    picture (its path, or "").
+    With `out`: a picture per video (`bead_mp4.png` for bead.mp4), with `annotated_video` the
+    video drawn on (`bead_mp4.mp4`), and transcripts.csv."""
+    runner, columns, model = check.load_runner(submission)
+    frame_classes = FrameClasses(model)
+    positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
+    sources = video.sources_of(videos)
+    if out:
+        storage.makedirs(out)
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        answers = video.extract(sources, scratch, workers, THUMBNAILS if out else 0)
+        for source, answer in tqdm(answers, total=len(sources), desc="transcribe", unit="video"):
+            if "error" in answer:
+                rows.append({"video": source.name, "text": "", "frames": 0, "hand_frames": 0,
+                             "rejected": answer["error"], "picture": ""})  # fmt: skip
+                continue
+            values = np.load(answer["landmarks"])
+            frames = values[:, positions]  # the evaluator's selected_columns, in their order
+            text = check.predict(runner, frames)
+            classes = per_video_frame(frame_classes(frames), len(frames))
+            picture = (_illustrate(out, source, answer, values, classes, text, annotated_video,
+                                   scratch) if out else "")  # fmt: skip
+            rows.append({"video": source.name, "text": text, "frames": len(frames),
+                         "hand_frames": video.hand_frames(values), "rejected": "",
+                         "picture": picture})  # fmt: skip
+    results = pd.DataFrame(rows, columns=["video", "text", "frames", "hand_frames", "rejected",
+                                          "picture"])  # fmt: skip
+    if out:
+        storage.write_text(storage.join(out, "transcripts.csv"), results.to_csv(index=False))
+    return results
+
+
+def _illustrate(out, source, answer, values, classes, text, annotated_video, scratch) -> str:
+    """The picture (and the annotated video) of one video in `out`; the picture's path."""
+    from fingerspell import plots
+
+    thumbnails = np.load(answer["thumbnails"])
+    figure = plot_transcript(thumbnails["frames"], thumbnails["index"], values, classes, text,
+                             source.name, answer.get("fps"))  # fmt: skip
+    stem = source.name.replace(".", "_")  # bead.mp4 → bead_mp4.png, beside a folder `bead`
+    plots.save(figure, storage.join(out, f"{stem}.png"))
+    if annotated_video:
+        rendered = str(Path(scratch) / f"{source.sequence_id}.mp4")
+        labels = collapse(classes)
+        video.render(source, answer["landmarks"], labels, rendered)
+        storage.write_bytes(storage.join(out, f"{stem}.mp4"), Path(rendered).read_bytes())
+    return storage.join(out, f"{stem}.png")
+
+
+def plot_transcript(thumbnails, index, values, classes, text, name, fps):
+    """Frames with their landmarks, then the per-frame character timeline and hand detection."""
+    import matplotlib.pyplot as plt
+
+    n = len(thumbnails)
+    figure = plt.figure(figsize=(2.4 * max(n, 4), 6.2))
+    grid = figure.add_gridspec(2, n, height_ratios=[3, 1.3])
+    for k, (image, i) in enumerate(zip(thumbnails, index)):
+        axis = figure.add_subplot(grid[0, k])
+        axis.imshow(image)
+        _draw_landmarks(axis, values[i], image.shape)
+        seconds = f", {i / fps:.1f} s" if fps else ""
+        axis.set_title(f"frame {i}{seconds}", fontsize=8)
+        axis.axis("off")
+    timeline = figure.add_subplot(grid[1, :])
+    _draw_timeline(timeline, values, classes)
+    figure.suptitle(f"{name}: “{text}”", fontsize=12)
+    figure.tight_layout()
+    return figure
+
+
+GROUP_COLOURS = {"face": "0.8", "pose": "tab:green", "left_hand": "tab:orange",
+                 "right_hand": "tab:blue"}  # fmt: skip
+
+
+def _draw_landmarks(axis, row: np.ndarray, shape) -> None:
+    xyz = row.reshape(3, -1)
+    height, width = shape[:2]
+    for group, colour in GROUP_COLOURS.items():
+        index = schema.group_indices(group)
+        axis.scatter(xyz[0, index] * width, xyz[1, index] * height, s=1 if group == "face" else 4,
+                     c=colour, label=group)  # fmt: skip
+    axis.set(xlim=(0, width), ylim=(height, 0))  # points off the frame do not shrink it
+
+
+def _draw_timeline(axis, values: np.ndarray, classes: np.ndarray) -> None:
+    frames = np.arange(len(values))
+    for lane, group in enumerate(("left_hand", "right_hand")):
+        seen = np.isfinite(values[:, schema.COORDINATE_COLUMNS.index(f"x_{group}_0")])
+        axis.fill_between(frames, lane, lane + 0.8, where=seen, step="mid",
+                          color=GROUP_COLOURS[group], alpha=0.35,
+                          label=f"{group} found")  # fmt: skip
+    lookup = schema.index_to_char()
+    starts = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]])
+    for start in starts:
+        if classes[start] != schema.BLANK:
+            axis.axvline(start, color="0.3", lw=0.5)
+            axis.text(start, 2.2, repr(lookup.get(int(classes[start]), "?"))[1:-1], fontsize=10,
+                      ha="left", va="bottom")  # fmt: skip
+    axis.set(xlim=(0, max(len(values) - 1, 1)), ylim=(0, 3.4), yticks=[], xlabel="frame")
+    axis.set_title("character the model picks at each frame (CTC, blanks unmarked) and the "
+                   "frames where MediaPipe found a hand", fontsize=8)  # fmt: skip
+    axis.legend(loc="upper right", fontsize=7)
