@@ -167,8 +167,8 @@ class _Worker:
     def close(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
             self.process.stdin.close()
-        try:
-            self.process.wait(timeout=30)
+        try:  # an idle worker ends at once; a busy one (an interrupted run) is stopped
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
 
@@ -321,6 +321,7 @@ def landmarks(
     storage.makedirs(storage.join(out, LANDMARKS))
     _claim(out)
     todo = [s for s in sources if not storage.exists(_manifest(out, s))]
+    environment()  # installed (once) before the progress bar starts
     started, frames = time.perf_counter(), 0
     with tempfile.TemporaryDirectory() as scratch, \
             tqdm(total=len(sources), initial=len(sources) - len(todo), desc="landmarks",
