@@ -58,7 +58,7 @@ def test_every_stage_runs_as_the_readme_writes_it(tmp_path, where, request):
     with zipfile.ZipFile(zipped) as archive:
         assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
     report = json.loads(storage.read_text(storage.join(sub, "report.json")))
-    assert report["sequences"] > 0 and 0 <= report["score"] <= 1 and "keras_parity" in report
+    assert report["sequences"] > 0 and report["keras_parity"] >= 0.9  # fp16 file vs Keras
     assert not (tmp_path / "gs:").exists()
 
 

@@ -3,11 +3,13 @@
 import json
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
 from fingerspell import check, export, schema
 from fingerspell.features import model_landmarks
+from fingerspell.model import greedy_decode
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +92,77 @@ def test_fp32_export_decodes_exactly_like_keras(demo_dir, tmp_path):
                          str(demo_dir / "records"), fold=0, keras_run=demo_dir / "run")  # fmt: skip
     assert report["sequences"] > 10
     assert report["keras_parity"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def reader_model(demo_dir):
+    """The demo run's model with a CTC head of larger random weights, and 16 of its validation
+    sequences: the 12-step fixture answers " " to everything, this one many different strings
+    (9 distinct of 16 here), so per-frame parity is measured where decodes vary."""
+    from fingerspell import reader
+    from fingerspell.train import load_trained
+
+    model, config = load_trained(demo_dir / "run")
+    head = model.get_layer("logits")
+    kernel, bias = head.get_weights()
+    rng = np.random.default_rng(0)
+    head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
+                      np.zeros_like(bias)])  # fmt: skip
+    columns = schema.columns_for(model_landmarks(config.model_landmarks))
+    sequences = [s.frames for _, s in zip(range(16), reader.iter_sequences(demo_dir / "data",
+                                                                            columns))]  # fmt: skip
+    return model, config, columns, sequences
+
+
+def _keras_logits(model, frames: np.ndarray, max_frames: int) -> np.ndarray:
+    """What the exported graph feeds the model: resampled to the budget, one empty frame
+    appended."""
+    from fingerspell.dataset import resample_indices
+
+    frames = frames[np.asarray(resample_indices(len(frames), max_frames))]
+    frames = np.concatenate([frames, np.full((1, frames.shape[1]), np.nan, np.float32)])
+    return np.asarray(model(frames[None], training=False))[0]
+
+
+def _tflite_logits(flatbuffer: bytes):
+    """A runner and a function reading the graph's per-frame logits (the input of the greedy
+    decoder's REDUCE_MAX over the 60 classes) after each run."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = Interpreter(model_content=flatbuffer, num_threads=1,
+                                  experimental_preserve_all_tensors=True)  # fmt: skip
+    (logits,) = [op["inputs"][0] for op in interpreter._get_ops_details()
+                 if op["op_name"] == "REDUCE_MAX"
+                 and interpreter._get_tensor_details(op["inputs"][0], 0)["shape"][-1]
+                 == schema.N_CHARS + 1]  # fmt: skip
+    return interpreter.get_signature_runner("serving_default"), lambda: interpreter.get_tensor(
+        logits)[0]  # fmt: skip
+
+
+# fp16 keeps each weight to a relative 2^-11; through the layers such errors add up roughly in
+# proportion to the logits, so the bound is 2^-9 of the largest logit (measured: 7e-4 of it).
+BOUNDS = {"fp32": lambda logits: 1e-4, "fp16": lambda logits: 2**-9 * np.abs(logits).max()}
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="converts in this process")
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_tflite_logits_match_keras_frame_by_frame(reader_model, precision):
+    model, config, columns, sequences = reader_model
+    flatbuffer = export.convert(model, len(columns), config.max_frames, precision)
+    runner, tflite_logits = _tflite_logits(flatbuffer)
+    answers, agree = [], 0
+    for frames in sequences:
+        answer = check.predict(runner, frames)
+        expected = _keras_logits(model, frames, config.max_frames)
+        got = tflite_logits()
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= BOUNDS[precision](expected)
+        agree += answer == schema.decode_prediction(
+            np.asarray(greedy_decode(expected[None]))[0])  # fmt: skip
+        answers.append(answer)
+    assert len(set(answers)) >= len(sequences) // 2 and schema.FALLBACK not in answers
+    assert agree == len(sequences) if precision == "fp32" else agree >= 0.8 * len(sequences)

@@ -12,3 +12,11 @@ def test_score_is_the_competition_formula():
     assert metric.score(["abc"], ["abcxyzxyz"]) == -1  # can go negative, as in the competition
     with pytest.raises(ValueError):
         metric.score(["a"], [])
+
+
+def test_a_swap_costs_two_edits_as_in_levenshtein():
+    """The competition's Levenshtein distance: a transposition is two substitutions (OSA or
+    Damerau would count one and score 0.5 here)."""
+    assert metric.edit_distance("ab", "ba") == 2
+    assert metric.score(["ab"], ["ba"]) == 0
+    assert metric.edit_distance("kitten", "sitting") == 3

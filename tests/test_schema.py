@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from fingerspell import schema
@@ -50,8 +51,8 @@ def test_character_map_is_the_competitions():
     assert len(mapping) == schema.N_CHARS == 59
     assert sorted(mapping.values()) == list(range(59))
     shared = SILFA.parent / "character_to_prediction_index.json"
-    if shared.exists():
-        assert json.loads(shared.read_text()) == mapping
+    assert shared.exists(), f"{shared}: the competition's map (CI has ../shared beside the clone)"
+    assert json.loads(shared.read_text()) == mapping
 
 
 def test_phrases_encode_and_decode():
@@ -63,3 +64,25 @@ def test_phrases_encode_and_decode():
 def test_unknown_character_names_character_and_sequence():
     with pytest.raises(schema.PhraseError, match=r"\['\]', 'É'\].*sequence 42"):
         schema.encode_phrase("aÉb]", sequence_id=42)
+
+
+CANONICAL_FACE = SILFA.parent / "canonical_face" / "canonical_face_model.obj"
+
+
+def test_the_face_mirror_reflects_mediapipes_canonical_face():
+    """Every one of the 468 face points against geometry that does not come from the table:
+    MediaPipe's canonical face model (Apache-2.0, ../shared/data/canonical_face) is symmetric in
+    x, so each point's reflection (-x, y, z) is its partner, and a self-partner is on the
+    midline (x = 0)."""
+    assert CANONICAL_FACE.exists(), f"{CANONICAL_FACE}: CI has ../shared beside the clone"
+    vertices = np.array([[float(v) for v in line.split()[1:4]]
+                         for line in CANONICAL_FACE.read_text().splitlines()
+                         if line.startswith("v ")])  # fmt: skip
+    assert vertices.shape == (468, 3)
+    partner = np.array(schema.mirror_partner()[:468])
+    reflected = vertices * [-1, 1, 1]
+    np.testing.assert_allclose(vertices[partner], reflected, atol=1e-4)
+    midline = partner == np.arange(468)
+    assert np.abs(vertices[midline, 0]).max() < 1e-4
+    assert (np.abs(vertices[~midline, 0]) > 1e-2).all()  # no pair sits on the midline
+    assert len(schema.face_mirror_pairs()) == 220 and midline.sum() == 468 - 2 * 220
