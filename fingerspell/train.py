@@ -20,6 +20,7 @@ from fingerspell.model import build_model, ctc_loss, decoding_model, training_fl
 from fingerspell.reader import DataError
 
 BACKUP = "backup"
+BACKUP_WEIGHTS = "latest.weights.h5"  # BackupAndRestore's name for it
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
 HISTORY = "history.csv"
@@ -119,7 +120,21 @@ def _resumed_epoch(run: str) -> int:
     # Read from BackupAndRestore's own file: Keras has no public getter, and the data pipeline
     # must start at that epoch before fit() restores the backup.
     state = storage.join(run, BACKUP, "training_metadata.json")
+    if storage.exists(f"{state}.bkp") and not _loadable(storage.join(run, BACKUP, BACKUP_WEIGHTS)):
+        state = f"{state}.bkp"  # a kill while the backup was written: Keras restores the one before
     return int(json.loads(storage.read_text(state))["epoch"]) if storage.exists(state) else 0
+
+
+def _loadable(weights: str) -> bool:
+    """Whether Keras can open a weights file: it falls back to the previous backup on the
+    OSError that h5py raises for a file cut short."""
+    import h5py
+
+    try:
+        with h5py.File(storage.readable(weights), "r"):
+            return True
+    except OSError:
+        return False
 
 
 def _schedule(config: Config, steps_per_epoch: int, peak: float):
@@ -331,7 +346,9 @@ def _run_callbacks(run: str, resume: bool, validating: bool) -> list[keras.callb
     best = _best_so_far(storage.join(run, HISTORY), monitor, mode) if resume else None
     return [
         EpochSeededDropout(),
-        keras.callbacks.BackupAndRestore(storage.join(run, BACKUP), delete_checkpoint=False),
+        # Two backups: a kill while one is written (in place, for a local folder) leaves the other.
+        keras.callbacks.BackupAndRestore(storage.join(run, BACKUP), delete_checkpoint=False,
+                                         double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(storage.join(run, BEST), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best),

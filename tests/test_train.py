@@ -4,9 +4,12 @@ devices (TensorFlow's MirroredStrategy, JAX's DataParallel) matches one device.
 Backend-neutral: tests/test_jax.py runs this file again under JAX."""
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -222,3 +225,65 @@ def test_steps_per_execution_divides_the_epoch(wanted, steps, chosen):
 def test_an_existing_run_is_not_overwritten(demo_dir):
     with pytest.raises(FileExistsError, match="--resume"):
         train.train(str(demo_dir / "records"), demo_dir / "run", demo_config(), verbose=0)
+
+
+KILL_RUN = ["--epochs", "4", "--batch-size", "16", "--max-frames", "64"]
+
+
+def _train_command(records: Path, run: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "fingerspell", "train", "--records", str(records), "--out",
+            str(run), *KILL_RUN, *extra]  # fmt: skip
+
+
+def _kill_after(records: Path, run: Path, epochs_done: int) -> None:
+    """`train` in its own process, SIGKILLed during the epoch after `epochs_done` finished."""
+    process = subprocess.Popen(_train_command(records, run), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    history, deadline = run / train.HISTORY, time.monotonic() + 300
+    while not (history.exists() and len(pd.read_csv(history)) >= epochs_done):
+        assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(pd.read_csv(history)) == epochs_done  # killed before the next epoch ended
+
+
+def _resume(records: Path, run: Path) -> str:
+    done = subprocess.run(_train_command(records, run, "--resume"), capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@once
+def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp_path):
+    """SIGKILL mid-epoch, then `train --resume` in a fresh process: the finished epochs' rows
+    stay as they were, only the remaining epochs run, and the weights equal an unbroken run's.
+    Then a kill while the backup itself is written (its file cut short, as a kill mid-write
+    leaves it): the run resumes from the backup before it."""
+    records = demo_dir / "records"
+    unbroken = tmp_path / "unbroken"
+    done = subprocess.run(_train_command(records, unbroken), capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = _weights(unbroken / train.LAST)
+
+    killed = tmp_path / "killed"
+    _kill_after(records, killed, epochs_done=1)
+    first_row = (killed / train.HISTORY).read_text().splitlines()[:2]
+    output = _resume(records, killed)
+    assert "Epoch 2/4" in output and "Epoch 1/4" not in output
+    assert (killed / train.HISTORY).read_text().splitlines()[:2] == first_row
+    assert pd.read_csv(killed / train.HISTORY).epoch.tolist() == [0, 1, 2, 3]
+    for a, b in zip(expected, _weights(killed / train.LAST)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+    cut = tmp_path / "cut"
+    _kill_after(records, cut, epochs_done=2)
+    backup = cut / train.BACKUP / train.BACKUP_WEIGHTS
+    backup.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
+    output = _resume(records, cut)
+    assert "Epoch 2/4" in output and "Epoch 1/4" not in output  # from the backup before
+    assert pd.read_csv(cut / train.HISTORY).epoch.tolist() == [0, 1, 2, 3]
+    for a, b in zip(expected, _weights(cut / train.LAST)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
