@@ -46,3 +46,39 @@ def test_this_machine_is_described_without_starting_a_framework():
     text = environment.describe()
     assert text.startswith(environment.platform()) and "CPU" in text
     assert f"keras {keras.__version__}" in text
+
+
+class _Device:
+    """What a backend reports of a GPU: a name and a compute capability."""
+
+    def __init__(self, capability: str):
+        self.platform, self.device_kind, self.compute_capability = "gpu", "GPU", capability
+
+
+@pytest.mark.parametrize("capability, expected", [("7.5", "mixed_float16"),
+                                                  ("8.0", "mixed_bfloat16")])  # fmt: skip
+def test_auto_precision_reads_the_gpus_compute_capability(monkeypatch, capability, expected):
+    """The rule through the code that reads the hardware (`local_hardware`), on what the
+    backend in force reports of a GPU (none here: its report is substituted)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        monkeypatch.setattr(jax, "local_devices", lambda: [_Device(capability)])
+    else:
+        import tensorflow as tf
+
+        monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["GPU:0"])
+        monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+        major = int(capability.split(".")[0])
+        monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                            lambda device: {"compute_capability": (major, 0),
+                                            "device_name": "GPU"})  # fmt: skip
+    hardware = devices.local_hardware()
+    assert hardware.platform == "gpu"
+    assert devices.pick_precision("auto", hardware) == expected
+
+
+def test_auto_precision_on_this_cpu_is_float32():
+    hardware = devices.local_hardware()
+    assert hardware.platform == "cpu" and not hardware.bf16_native
+    assert devices.pick_precision("auto", hardware) == "float32"

@@ -287,3 +287,40 @@ def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp
     assert pd.read_csv(cut / train.HISTORY).epoch.tolist() == [0, 1, 2, 3]
     for a, b in zip(expected, _weights(cut / train.LAST)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+class TrainableWeights(keras.callbacks.Callback):
+    """The trainable weights before and after fit, and the optimizer fit used."""
+
+    def on_train_begin(self, logs=None):
+        self.before = [np.array(v.value, np.float32) for v in self.model.trainable_variables]
+        self.optimizer = self.model.optimizer
+
+    def on_train_end(self, logs=None):
+        self.after = [np.array(v.value, np.float32) for v in self.model.trainable_variables]
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_train_learns_in_mixed_precision(demo_dir, tmp_path, precision):
+    """`train.train` in each mixed precision: run.json says so, the trainable variables (not
+    the norms' moving statistics) change, the loss falls, float16 scales its loss and bfloat16
+    does not, and the run reloads in float32 (and, under TensorFlow, exports)."""
+    config = demo_config()
+    config.precision = precision
+    run, seen = tmp_path / "run", TrainableWeights()
+    train.train(str(demo_dir / "records"), run, config, verbose=0, callbacks=[seen])
+    assert train.run_info(run)["precision"] == precision
+    scaled = isinstance(seen.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (precision == "mixed_float16")
+    changed = [not np.allclose(a, b) for a, b in zip(seen.before, seen.after)]
+    assert np.mean(changed) > 0.9, f"{sum(changed)} of {len(changed)} trainable variables moved"
+    history = pd.read_csv(run / train.HISTORY)
+    assert history.loss.iloc[-1] < history.loss.iloc[0], history.loss.tolist()
+    model, _ = train.load_trained(run)
+    assert {w.dtype for w in model.weights} == {"float32"}
+    assert model.compute_dtype == "float32"
+    if keras.backend.backend() == "tensorflow":
+        from fingerspell import export
+
+        export.export(str(run), str(tmp_path / "sub"))
+        assert (tmp_path / "sub" / "submission.zip").stat().st_size > 0
