@@ -31,13 +31,17 @@ def _label(sequence):
 
 def test_every_transform_draws_its_own_parameters(sequences):
     """Over 120 seeds, the parameters read back from each transform's output (scale factor,
-    shear, time-stretch length, dropped landmarks) are uncorrelated."""
+    shear, time-stretch length, dropped landmarks, the turn of a segment in the image plane,
+    masked frames) are uncorrelated."""
     frames = tf.constant(sequences[0].frames[:40])
     label = _label(sequences[0])[:3]
     x = np.asarray(frames)[:, 0]
     point = np.flatnonzero(np.isfinite(x) & (np.abs(x - 0.5) > 0.05))[0]
     y = np.asarray(frames)[:, len(COLUMNS) // 3]
-    draws = {"scale": [], "shear": [], "time_stretch": [], "finger_drop": []}
+    row = np.asarray(frames)[point, : len(COLUMNS) // 3]  # x of every landmark in that frame
+    other = np.flatnonzero(np.isfinite(row) & (np.abs(row - row[0]) > 0.05))[0]
+    draws = {"scale": [], "shear": [], "time_stretch": [], "finger_drop": [], "rotate": [],
+             "frame_mask": []}  # fmt: skip
     for n in range(120):
         seed = [11, n]
         out = {name: only(name)(frames, label, seed)[0].numpy() for name in draws}
@@ -45,9 +49,61 @@ def test_every_transform_draws_its_own_parameters(sequences):
         draws["shear"].append((out["shear"][point, 0] - x[point]) / (y[point] - 0.5))
         draws["time_stretch"].append(len(out["time_stretch"]))
         draws["finger_drop"].append(np.isnan(out["finger_drop"]).all(0).sum())
+        draws["rotate"].append(_turn(np.asarray(frames), out["rotate"], point, 0, other))
+        draws["frame_mask"].append(np.isnan(out["frame_mask"]).all(1).sum())
     correlation = np.corrcoef(np.array(list(draws.values()), float))
     off_diagonal = np.abs(correlation[~np.eye(len(draws), dtype=bool)])
     assert off_diagonal.max() < 0.25, dict(zip(draws, correlation.round(2).tolist()))
+
+
+def _turn(before: np.ndarray, after: np.ndarray, frame: int, a: int, b: int) -> float:
+    """How far the segment between landmarks a and b of one frame turned in the image plane
+    (isotropic units)."""
+    k = before.shape[1] // 3
+
+    def angle(frames):
+        dx = (frames[frame, b] - frames[frame, a]) * schema.ASPECT
+        return np.arctan2(frames[frame, k + b] - frames[frame, k + a], dx)
+
+    return float(angle(after) - angle(before))
+
+
+class GateRecorder(Augmenter):
+    """The real gates of `Augmenter.__call__`, with every transform replaced by one that
+    records that it ran and changes nothing (eager: tf.cond runs only the chosen branch)."""
+
+    NAMES = ("rotate", "shear", "scale", "finger_drop", "time_stretch", "frame_mask")
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.ran: list[str] = []
+        for method, name in zip(("rotate", "shear", "scale", "drop", "stretch", "mask"),
+                                self.NAMES):  # fmt: skip
+            setattr(self, method, self._recording(name))
+
+    def _recording(self, name):
+        def transform(value, seed, label=None):
+            self.ran.append(name)
+            return value
+
+        return transform
+
+
+def test_each_gate_opens_at_its_probability_and_alone(sequences):
+    """Every transform at probability 0.5 in the full augmenter: over 300 seeds each runs about
+    half the time, and whether one runs says nothing of whether another does."""
+    half = Augmentation(**{**vars(NONE), **dict.fromkeys(GateRecorder.NAMES, 0.5)})
+    recorder = GateRecorder(half, 160, LANDMARKS, 64)
+    frames, label = tf.constant(sequences[0].frames[:40]), _label(sequences[0])[:3]
+    ran = []
+    for n in range(300):
+        recorder.ran = []
+        recorder(frames, label, [5, n])
+        ran.append([name in recorder.ran for name in GateRecorder.NAMES])
+    ran = np.array(ran, float)
+    assert np.abs(ran.mean(0) - 0.5).max() < 0.1, dict(zip(GateRecorder.NAMES, ran.mean(0)))
+    correlation = np.corrcoef(ran.T)[~np.eye(len(GateRecorder.NAMES), dtype=bool)]
+    assert np.abs(correlation).max() < 0.2, correlation.round(2)
 
 
 def test_landmark_drop_never_removes_the_anchors(sequences):
