@@ -111,11 +111,11 @@ class KerasDecoder:
     NaN-padded to the frame budget), greedy-decoded, with the exported graph's fallback for an
     empty decode."""
 
-    def __init__(self, run: str):
+    def __init__(self, run: str, weights: str | None = None):
         from fingerspell.model import decoding_model
-        from fingerspell.train import load_trained
+        from fingerspell.train import BEST, load_trained
 
-        model, self.config = load_trained(run)
+        model, self.config = load_trained(run, weights or BEST)
         self.decoder = decoding_model(model)
 
     def __call__(self, frames: np.ndarray) -> str:

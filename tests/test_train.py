@@ -71,7 +71,8 @@ DISTRIBUTED = textwrap.dedent(
 
 @once
 @pytest.mark.parametrize("backend, replicas", [("tensorflow", 2), ("jax", 4)])
-def test_several_devices_match_one_and_train(demo_dir, tmp_path, backend, replicas):
+def test_several_devices_match_one_and_train(demo_dir, tmp_path, backend, replicas,
+                                            monkeypatch):  # fmt: skip
     """MirroredStrategy over 2 logical CPUs, DataParallel over 4 simulated JAX devices: each
     needs a fresh process (devices are fixed when a framework starts)."""
     env = {**os.environ, "KERAS_BACKEND": backend,
@@ -88,13 +89,19 @@ def test_several_devices_match_one_and_train(demo_dir, tmp_path, backend, replic
     assert info["global_batch"] == 8 * replicas
     assert info["learning_rate"] == pytest.approx(Config().learning_rate * replicas**0.5)
     history = pd.read_csv(run / "history.csv")
-    assert len(history) == 1 and 0 <= history.val_score[0] <= 1
+    monkeypatch.setitem(PRESETS, "small-exact", {**PRESETS["tiny"], "blocks": 1, "dropout": 0.0})
+    assert len(history) == 1  # its validation over every device, scored as one device reads it
+    assert history.val_score[0] == pytest.approx(_fold_score(demo_dir, run, 0), abs=1e-9)
 
 
 def test_a_run_records_its_curve_and_what_it_ran_on(demo_dir):
     history = pd.read_csv(demo_dir / "run" / "history.csv")
     assert history.epoch.tolist() == [0, 1]
-    assert history.val_score.between(0, 1).all() and history.loss.is_monotonic_decreasing
+    assert history.loss.is_monotonic_decreasing
+    # The last epoch's val_score is the competition score of the last weights on fold 0, read
+    # here sequence by sequence from the parquet files (check's Keras decoder, its fallback).
+    assert history.val_score.iloc[-1] == pytest.approx(_fold_score(demo_dir, demo_dir / "run", 0),
+                                                       abs=1e-9)  # fmt: skip
     info = train.run_info(demo_dir / "run")
     assert info["backend"] == keras.backend.backend()
     assert info["precision"] == "float32"  # "auto" on a CPU
@@ -107,6 +114,25 @@ def test_a_run_records_its_curve_and_what_it_ran_on(demo_dir):
 class StopAfterFirstEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.model.stop_training = True
+
+
+def _fold_score(demo_dir: Path, run: Path, fold: int) -> float:
+    """The competition score of a run's last weights on one fold of the demo fixture's data."""
+    from fingerspell import check, metric, reader, records, schema
+    from fingerspell.features import model_landmarks
+
+    folds = records.load_folds(demo_dir / "records")
+    written = set(folds.sequence_id) - set(records.load_rejects(demo_dir / "records").sequence_id)
+    wanted = set(folds.sequence_id[folds.fold == fold]) & written
+    decode = check.KerasDecoder(str(run), train.LAST)
+    columns = schema.columns_for(model_landmarks(decode.config.model_landmarks))
+    truths, predictions = [], []
+    for sequence in reader.iter_sequences(demo_dir / "data", columns):
+        if sequence.sequence_id in wanted:
+            truths.append(sequence.phrase)
+            predictions.append(decode(sequence.frames))
+    assert len(truths) == len(wanted) > 0
+    return metric.score(truths, predictions)
 
 
 def _weights(path):
@@ -135,6 +161,22 @@ def test_resumed_run_equals_unbroken_run_and_keeps_its_best(demo_dir, tmp_path):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
+def _usable_training_sequences(demo_dir: Path, val_fold: int) -> int:
+    from fingerspell import reader, records
+
+    folds = records.load_folds(demo_dir / "records").set_index("sequence_id").fold
+    columns = ["x_right_hand_0"]
+    count = 0
+    for csv in [c for c in ("train.csv", "supplemental_metadata.csv")
+                if (demo_dir / "data" / c).exists()]:  # fmt: skip
+        for sequence in reader.iter_sequences(demo_dir / "data", columns, csv, strict=False):
+            if isinstance(sequence, reader.Rejected) or folds.get(sequence.sequence_id) is None:
+                continue
+            count += folds[sequence.sequence_id] != val_fold and \
+                len(sequence.frames) >= len(sequence.phrase)  # fmt: skip
+    return int(count)
+
+
 def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
     config = demo_config()
     plan = train.project_run(str(demo_dir / "records"), config, timed_steps=1)
@@ -143,7 +185,9 @@ def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
     assert plan["seconds_per_step"] > 0
     hours = plan["seconds_per_step"] * steps * config.epochs / 3600
     assert plan["projected_hours"] == pytest.approx(hours)
-    assert plan["training_sequences"] >= steps * config.batch_size
+    # Counted afresh from the parquet files and folds.csv, not from the records' metadata: the
+    # training folds' sequences with at least one frame a character.
+    assert plan["training_sequences"] == _usable_training_sequences(demo_dir, config.val_fold)
     assert plan["input_sequences_per_second"] > 0
     # Eight chips at the same share of peak take an eighth of one chip's time.
     kaggle, colab = (plan[f"{name}, at 10% of peak: hours"]
