@@ -82,6 +82,8 @@ def test_notebooks_run_top_to_bottom(tmp_path, where, request):
     meta = records.load_metadata(f"{shared}/records")
     assert meta["options"]["supplemental"] == (recipe == "competition")
     assert meta["rejected"] == (recipes.COMPETITION_ROWS - 120 if recipe == "competition" else 0)
+    parity = json.loads(storage.read_text(f"{shared}/submission/parity/report.json"))
+    assert parity["sequences"] == 10 and parity["keras_parity"] >= 0.9  # fp16 file vs Keras
     exported = json.loads((tmp_path / "03_export_tflite.ipynb").read_text())
     assert f"recipe {recipe!r}" in json.dumps(exported["cells"])  # notebook 3 says which
     report = json.loads(storage.read_text(f"{shared}/submission/check/report.json"))
