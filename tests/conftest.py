@@ -1,6 +1,7 @@
 """Shared fixtures: a small synthetic dataset (made once per session), the SILFA folder, a demo
 run, and a local Cloud Storage emulator for gs:// paths."""
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -17,11 +18,17 @@ import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a packag
 SILFA = ROOT.parent / "shared" / "data" / "silfa"
 
 
+def shared(path: Path) -> Path:
+    """A file or folder of ../shared beside the clone. CI always has it, so there its absence
+    fails the test; in a clone without it, the test skips and says so."""
+    if not path.exists():
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"{path} not found (../shared)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def silfa_dir() -> Path:
-    if not SILFA.exists():
-        pytest.skip(f"SILFA recordings not found at {SILFA}")
-    return SILFA
+    return shared(SILFA)
 
 
 @pytest.fixture(scope="session")

@@ -96,21 +96,28 @@ def test_fp32_export_decodes_exactly_like_keras(demo_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def reader_model(demo_dir):
-    """The demo run's model with a CTC head of larger random weights, and 16 of its validation
-    sequences: the 12-step fixture answers " " to everything, this one many different strings
-    (9 distinct of 16 here), so per-frame parity is measured where decodes vary."""
-    from fingerspell import reader
+    """The demo run's model, untrained, with a CTC head of larger random weights, and 16
+    sequences of the run's validation fold: the 12-step fixture answers " " to everything (and
+    with such a head, three strings), this one 13 different strings of 16, so per-frame parity is
+    measured where decodes vary."""
+    from fingerspell import reader, records
+    from fingerspell.model import build_model
     from fingerspell.train import load_trained
 
-    model, config = load_trained(demo_dir / "run")
+    _, config = load_trained(demo_dir / "run")
+    keras.utils.set_random_seed(0)
+    model = build_model(config)  # untrained: its frames differ more than the fixture's do
     head = model.get_layer("logits")
     kernel, bias = head.get_weights()
     rng = np.random.default_rng(0)
     head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
                       np.zeros_like(bias)])  # fmt: skip
     columns = schema.columns_for(model_landmarks(config.model_landmarks))
-    sequences = [s.frames for _, s in zip(range(16), reader.iter_sequences(demo_dir / "data",
-                                                                            columns))]  # fmt: skip
+    folds = records.load_folds(demo_dir / "records")
+    validation = set(folds.sequence_id[folds.fold == config.val_fold])
+    sequences = [s.frames for s in reader.iter_sequences(demo_dir / "data", columns)
+                 if s.sequence_id in validation][:16]  # fmt: skip
+    assert len(sequences) == 16
     return model, config, columns, sequences
 
 
@@ -164,5 +171,5 @@ def test_tflite_logits_match_keras_frame_by_frame(reader_model, precision):
         agree += answer == schema.decode_prediction(
             np.asarray(greedy_decode(expected[None]))[0])  # fmt: skip
         answers.append(answer)
-    assert len(set(answers)) >= len(sequences) // 2 and schema.FALLBACK not in answers
+    assert len(set(answers)) >= 0.75 * len(sequences) and schema.FALLBACK not in answers
     assert agree == len(sequences) if precision == "fp32" else agree >= 0.8 * len(sequences)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fingerspell import schema
-from tests.conftest import SILFA
+from tests.conftest import SILFA, shared
 
 
 def test_native_column_order_matches_the_competition_files():
@@ -50,9 +50,8 @@ def test_character_map_is_the_competitions():
     mapping = schema.char_to_index()
     assert len(mapping) == schema.N_CHARS == 59
     assert sorted(mapping.values()) == list(range(59))
-    shared = SILFA.parent / "character_to_prediction_index.json"
-    assert shared.exists(), f"{shared}: the competition's map (CI has ../shared beside the clone)"
-    assert json.loads(shared.read_text()) == mapping
+    competition = shared(SILFA.parent / "character_to_prediction_index.json")
+    assert json.loads(competition.read_text()) == mapping
 
 
 def test_phrases_encode_and_decode():
@@ -74,9 +73,8 @@ def test_the_face_mirror_reflects_mediapipes_canonical_face():
     MediaPipe's canonical face model (Apache-2.0, ../shared/data/canonical_face) is symmetric in
     x, so each point's reflection (-x, y, z) is its partner, and a self-partner is on the
     midline (x = 0)."""
-    assert CANONICAL_FACE.exists(), f"{CANONICAL_FACE}: CI has ../shared beside the clone"
     vertices = np.array([[float(v) for v in line.split()[1:4]]
-                         for line in CANONICAL_FACE.read_text().splitlines()
+                         for line in shared(CANONICAL_FACE).read_text().splitlines()
                          if line.startswith("v ")])  # fmt: skip
     assert vertices.shape == (468, 3)
     partner = np.array(schema.mirror_partner()[:468])
