@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import reader, schema, storage
+from fingerspell import parallel, reader, schema, storage
 
 MANIFESTS = "_manifests"
 SPLITS = {"train.csv": "train", "supplemental_metadata.csv": "supplemental"}
@@ -203,7 +202,7 @@ def preprocess(
     todo = [job for job in jobs if done[job.manifest] is None]
     started, total = time.perf_counter(), int(sum(len(j.rows) for j in todo))
     with tqdm(total=total, desc="preprocess", unit="seq", smoothing=0) as bar:
-        for job, manifest in zip(todo, _run(todo, workers)):
+        for job, manifest in zip(todo, parallel.map_in_processes(process_file, todo, workers)):
             done[job.manifest] = manifest
             bar.update(len(manifest["n_frames"]) + len(manifest["rejects"]))
     seconds = time.perf_counter() - started
@@ -226,17 +225,6 @@ def _finished_manifest(job: FileJob) -> dict | None:
     manifest = json.loads(storage.read_text(job.manifest))
     complete = all(storage.exists(f"{job.out}/{c['name']}") for c in manifest["chunks"])
     return manifest if complete else None
-
-
-def _run(jobs: list[FileJob], workers: int):
-    if workers <= 1 or len(jobs) <= 1:
-        yield from map(process_file, jobs)  # in-process: needed for ram:// paths
-        return
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-        yield from pool.map(process_file, jobs)
 
 
 def _metadata(data, everything, columns, jobs, manifests, options, seconds, processed) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import schema, storage
+from fingerspell import parallel, schema, storage
 from fingerspell.synthetic import handshapes
 from fingerspell.synthetic.phrases import PhraseGenerator
 
@@ -376,7 +376,8 @@ def write_dataset(
             for job in jobs:
                 _write_file(*job, bar=bar)
         else:
-            _write_in_parallel(jobs, workers, bar)
+            for count in parallel.map_in_processes(_write_job, jobs, workers):
+                bar.update(count)
     for split, table in tables.items():
         storage.write_text(storage.join(out, SPLITS[split][0]), table.to_csv(index=False))
     storage.write_text(storage.join(out, "character_to_prediction_index.json"),
@@ -384,11 +385,5 @@ def write_dataset(
     return out
 
 
-def _write_in_parallel(jobs: list[tuple], workers: int, bar) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    context = multiprocessing.get_context("spawn")  # as `records`: TensorFlow dies in a fork
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-        for done in as_completed([pool.submit(_write_file, *job) for job in jobs]):
-            bar.update(done.result())
+def _write_job(job: tuple) -> int:
+    return _write_file(*job)
