@@ -103,7 +103,7 @@ def _locked(path: Path):
 
 def _install(home: Path) -> None:
     partial = home.parent / f"{home.name}.partial-{os.getpid()}"
-    print(f"installing MediaPipe's own environment into {home} (once; about 500 MB)",
+    print(f"installing MediaPipe's own environment into {home} (once; about 460 MB)",
           file=sys.stderr)  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listed:
         listed.write(requirements())
