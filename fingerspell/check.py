@@ -37,6 +37,19 @@ def load_runner(submission: str):
     return interpreter.get_signature_runner("serving_default"), args["selected_columns"], model
 
 
+def inspecting_interpreter(model: bytes):
+    """A LiteRT interpreter of the file that keeps every intermediate tensor, so what the graph
+    computed inside (per-frame classes, logits) can be read after a run."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings():  # "for debugging only": reading them is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        return Interpreter(model_content=model, num_threads=1,
+                           experimental_preserve_all_tensors=True)  # fmt: skip
+
+
 def predict(runner, frames: np.ndarray) -> str:
     """The evaluator's decoding: argmax per output row, through the reversed character map."""
     output = runner(inputs=frames.astype(np.float32))["outputs"]

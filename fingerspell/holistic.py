@@ -89,8 +89,8 @@ def frame_row(found) -> np.ndarray:
     """One frame's 1,629 values in the competition's column order."""
     parts = {"face": found.face_landmarks, "left_hand": found.left_hand_landmarks,
              "pose": found.pose_landmarks, "right_hand": found.right_hand_landmarks}  # fmt: skip
-    xyz = np.concatenate([_points(parts[g], n) for g, n in schema.GROUPS.items()])  # [543, 3]
-    return xyz.T.reshape(-1)
+    return schema.coordinates(np.concatenate([_points(parts[g], n)
+                                              for g, n in schema.GROUPS.items()]))  # fmt: skip
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
@@ -133,12 +133,11 @@ def landmarks(job: dict) -> dict:
 
 def _draw(image: np.ndarray, row: np.ndarray, label: str) -> np.ndarray:
     h, w = image.shape[:2]
-    xyz = row.reshape(3, -1).T
     # BGR of the picture's colours (transcribe.GROUP_COLOURS): grey, green, orange, blue
     colours = {"face": (200, 200, 200), "pose": (44, 160, 44), "left_hand": (14, 127, 255),
                "right_hand": (180, 119, 31)}  # fmt: skip
     for group, colour in colours.items():
-        for x, y, _ in xyz[schema.group_indices(group)]:
+        for x, y, _ in schema.points(row, schema.group_indices(group)):
             if np.isfinite(x) and np.isfinite(y):
                 cv2.circle(image, (int(x * w), int(y * h)), 1 if group == "face" else 3, colour, -1)
     cv2.putText(image, label, (10, h - 20), cv2.FONT_HERSHEY_SIMPLEX, max(0.6, w / 640), (0, 0, 0),

@@ -136,6 +136,12 @@ def points(frames, landmarks: list[int]):
     return np.stack([frames[..., [a * N_LANDMARKS + i for i in landmarks]] for a in range(3)], -1)
 
 
+def coordinates(xyz):
+    """[..., 543, 3] (x, y, z of every landmark, native order) → [..., 1629] columns: all x,
+    then all y, then all z. The inverse of `points` over every landmark."""
+    return xyz.swapaxes(-1, -2).reshape(*xyz.shape[:-2], 3 * N_LANDMARKS)
+
+
 def columns_for(landmarks: list[int]) -> list[str]:
     """Column names of these landmarks in native order: x of each, then y, then z."""
     return [f"{axis}_{landmark_name(i)}" for axis in AXES for i in landmarks]

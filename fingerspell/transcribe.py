@@ -12,7 +12,6 @@ text read so far drawn on it.
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,7 @@ class FrameClasses:
     own greedy-decoding argmax, on a second interpreter that keeps every tensor."""
 
     def __init__(self, model: bytes):
-        from ai_edge_litert.interpreter import Interpreter
-
-        with warnings.catch_warnings():  # "for debugging only": here it is the point
-            warnings.simplefilter("ignore", UserWarning)
-            self.interpreter = Interpreter(model_content=model, num_threads=1,
-                                           experimental_preserve_all_tensors=True)  # fmt: skip
+        self.interpreter = check.inspecting_interpreter(model)
         self.runner = self.interpreter.get_signature_runner("serving_default")
         argmaxes = [op for op in self.interpreter._get_ops_details() if op["op_name"] == "ARG_MAX"]
         if not argmaxes:
@@ -147,11 +141,10 @@ GROUP_COLOURS = {"face": "0.8", "pose": "tab:green", "left_hand": "tab:orange",
 
 
 def _draw_landmarks(axis, row: np.ndarray, shape) -> None:
-    xyz = row.reshape(3, -1)
     height, width = shape[:2]
     for group, colour in GROUP_COLOURS.items():
-        index = schema.group_indices(group)
-        axis.scatter(xyz[0, index] * width, xyz[1, index] * height, s=1 if group == "face" else 4,
+        xyz = schema.points(row, schema.group_indices(group))
+        axis.scatter(xyz[:, 0] * width, xyz[:, 1] * height, s=1 if group == "face" else 4,
                      c=colour, label=group)  # fmt: skip
     axis.set(xlim=(0, width), ylim=(height, 0))  # points off the frame do not shrink it
 

@@ -134,14 +134,7 @@ def _keras_logits(model, frames: np.ndarray, max_frames: int) -> np.ndarray:
 def _tflite_logits(flatbuffer: bytes):
     """A runner and a function reading the graph's per-frame logits (the input of the greedy
     decoder's REDUCE_MAX over the 60 classes) after each run."""
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        interpreter = Interpreter(model_content=flatbuffer, num_threads=1,
-                                  experimental_preserve_all_tensors=True)  # fmt: skip
+    interpreter = check.inspecting_interpreter(flatbuffer)
     (logits,) = [op["inputs"][0] for op in interpreter._get_ops_details()
                  if op["op_name"] == "REDUCE_MAX"
                  and interpreter._get_tensor_details(op["inputs"][0], 0)["shape"][-1]

@@ -282,7 +282,7 @@ def _mirror(groups: dict[str, np.ndarray], center_x: float) -> dict[str, np.ndar
 
 def _to_columns(groups: dict[str, np.ndarray]) -> np.ndarray:
     xyz = np.concatenate([groups[g] for g in schema.GROUPS], axis=1)  # [T, 543, 3]
-    return np.ascontiguousarray(xyz.transpose(0, 2, 1).reshape(len(xyz), -1), dtype=np.float32)
+    return np.ascontiguousarray(schema.coordinates(xyz), dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
