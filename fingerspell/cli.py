@@ -49,7 +49,13 @@ def _train(args: argparse.Namespace) -> None:
     if args.wandb:
         install.require_wandb()  # said before Keras starts
 
-    devices.use_backend(args.backend)  # before anything imports Keras
+    backend = devices.use_backend(args.backend)  # before anything imports Keras
+    spread = (args.coordinator, args.num_processes, args.process_id)
+    if devices.wants_processes(*spread, multi_host=args.multi_host):
+        if backend != "jax":
+            raise SystemExit(f"train: several processes train on JAX, not {backend}: "
+                             "pass --backend jax")  # fmt: skip
+        devices.join_processes(*spread, timeout=args.join_timeout)  # before anything computes
     from fingerspell import recipes, train
 
     given = _given(args, {"preset", "epochs", "batch_size", "max_frames", "seed", "precision"})
@@ -58,13 +64,18 @@ def _train(args: argparse.Namespace) -> None:
     config = recipes.train_config(args.recipe, **given)
     if args.plan:
         plan = train.project_run(args.records, config)
-        print("\n".join(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}"
-                        for name, value in plan.items()))  # fmt: skip
+        if devices.local_hardware().writes:  # one report for a multi-process run
+                print("\n".join(f"{name}: {value:.4g}" if isinstance(value, float) else
+                             f"{name}: {value}" for name, value in plan.items()))  # fmt: skip
         return
     if args.out is None:
         raise SystemExit("train: --out is required (unless --plan)")
-    train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
-    print(f"run written to {args.out}")
+    try:
+        train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
+    except devices.ProcessLost as error:
+        devices.exit_with_message(str(error))  # at once: JAX's shutdown would wait for the dead
+    if devices.local_hardware().writes:
+        print(f"run written to {args.out}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -143,6 +154,19 @@ def _hardware_options(parser: argparse.ArgumentParser) -> None:
                              "fp32 on CPUs")  # fmt: skip
 
 
+def _processes_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "several processes (JAX)", "one process a host, each started with the same command; "
+        "unset options come from KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID")
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    group.add_argument("--num-processes", type=int, help="processes in the run")
+    group.add_argument("--process-id", type=int, help="this process: 0 … N − 1")
+    group.add_argument("--multi-host", action="store_true",
+                       help="let JAX find the other processes (TPU pod slice, SLURM, Open MPI)")
+    group.add_argument("--join-timeout", type=float, default=300, metavar="SECONDS",
+                       help="end with a message if not every process joined by then")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fingerspell", description=__doc__)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="stage")
@@ -198,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train nothing: time one step and the input pipeline here, project "
                          "the run's wall time here and on Kaggle's and Colab's TPUs")  # fmt: skip
     tr.add_argument("--resume", action="store_true", help="continue a killed run")
+    _processes_options(tr)
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
     tr.set_defaults(handler=_train)
 

@@ -120,6 +120,7 @@ def make_dataset(
     seed: int = 0,
     augment=None,
     deterministic: bool = True,
+    part: tuple[int, int] = (0, 1),
 ) -> tf.data.Dataset:
     """Training: batches of (frames, labels, loss weights); evaluation: (frames, labels,
     sequence_ids).
@@ -132,7 +133,12 @@ def make_dataset(
     once, in a fixed order; the last batch is padded to full size with empty rows of sequence
     id -1, so every batch has the same static shape and splits evenly over the devices.
     Deterministic by default (same seed, same batches: reproducible and exactly resumable);
-    `deterministic=False` trades that for a little speed."""
+    `deterministic=False` trades that for a little speed.
+
+    `part` = (index, count): training batches for process `index` of `count`, each holding its
+    `batch_size` rows of a global batch of `count × batch_size`. Every process reads the whole
+    stream (decompressing and parsing are cheap) but augments only its own rows, each from its
+    place in the global stream: the global batches are the ones a single process would make."""
     meta = records.load_metadata(records_dir)
     positions = column_positions(meta["columns"], schema.columns_for(landmarks))
     files = records.record_files(records_dir, folds, supplemental=training)
@@ -140,18 +146,9 @@ def make_dataset(
     options.deterministic = deterministic
     buffer = shuffle_buffer(meta, folds) if training else 0
     dataset = _examples(files, positions, buffer, seed, deterministic)
-    if training and augment is not None:
-        seed64 = tf.cast(seed, tf.int64)
-        if augment.p.concat > 0:  # partners: a second, differently shuffled pass over the files
-            partners = _examples(files, positions, buffer, seed + 1, deterministic)
-            dataset = tf.data.Dataset.zip(dataset, partners.repeat()).enumerate().map(
-                lambda n, pair: augment.concat(*pair, tf.stack([seed64 + 1, n])),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
-            )  # fmt: skip
-        dataset = dataset.enumerate().map(
-            lambda n, item: (*augment(item[0], item[1], tf.stack([seed64, n])), item[2]),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
-        )  # fmt: skip
+    if training:
+        dataset = _this_part(dataset, files, positions, buffer, seed, deterministic, augment,
+                             batch_size, part)  # fmt: skip
 
     def fit(frames, label, sequence_id):
         frames, label = fit_to_budget(frames, label, max_frames, max_phrase)
@@ -170,6 +167,33 @@ def make_dataset(
         length = tf.data.experimental.assert_cardinality(-(-sequences // batch_size))
         dataset = dataset.apply(length)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _this_part(examples: tf.data.Dataset, files: list[str], positions: list[int], buffer: int,
+               seed: int, deterministic: bool, augment, batch_size: int,
+               part: tuple[int, int]) -> tf.data.Dataset:  # fmt: skip
+    """A training stream's examples for this process's rows of every global batch (`part`),
+    augmented with seeds from their place n in the global stream."""
+    index, count = part
+    seed64 = tf.cast(seed, tf.int64)
+    concat = augment is not None and augment.p.concat > 0
+    if concat:  # partners: a second, differently shuffled pass over the files
+        partners = _examples(files, positions, buffer, seed + 1, deterministic)
+        examples = tf.data.Dataset.zip(examples, partners.repeat())
+    numbered = examples.enumerate()
+    if count > 1:
+        numbered = numbered.filter(lambda n, item: (n // batch_size) % count == index)
+    if concat:
+        numbered = numbered.map(
+            lambda n, pair: (n, augment.concat(*pair, tf.stack([seed64 + 1, n]))),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
+        )  # fmt: skip
+    if augment is None:
+        return numbered.map(lambda n, item: item)
+    return numbered.map(
+        lambda n, item: (*augment(item[0], item[1], tf.stack([seed64, n])), item[2]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
+    )  # fmt: skip
 
 
 def _pad_batch(batch, batch_size: int):

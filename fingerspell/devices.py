@@ -76,6 +76,73 @@ def use_backend(name: str = "auto") -> str:
     return keras.backend.backend()
 
 
+class ProcessLost(RuntimeError):
+    """Another process of a multi-process run died or never joined."""
+
+
+# Keras' own variables for a multi-process run (`keras.distribution.initialize`).
+_KERAS_ENVIRONMENT = {"coordinator": "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+                      "num_processes": "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                      "process_id": "KERAS_DISTRIBUTION_PROCESS_ID"}  # fmt: skip
+
+
+def wants_processes(coordinator: str | None = None, num_processes: int | None = None,
+                    process_id: int | None = None, multi_host: bool = False) -> bool:  # fmt: skip
+    """Whether a run is one of several processes: told so by options, Keras' environment
+    variables, or `multi_host` (JAX finds the others: TPU pod slice, SLURM, Open MPI)."""
+    given = (coordinator, num_processes, process_id)
+    return multi_host or any(v is not None for v in given) or any(
+        name in os.environ for name in _KERAS_ENVIRONMENT.values())  # fmt: skip
+
+
+def join_processes(coordinator: str | None = None, num_processes: int | None = None,
+                   process_id: int | None = None, timeout: float = 300) -> None:  # fmt: skip
+    """Join a multi-process JAX run (`jax.distributed`), before anything computes. What is not
+    given comes from Keras' environment variables, then from JAX's detection of the cluster.
+    Within `timeout` seconds every process must have joined, or this one ends with a message
+    (JAX would abort with a C++ trace, which no Python code can catch)."""
+    import threading
+
+    import jax
+
+    values = {"coordinator": coordinator, "num_processes": num_processes, "process_id": process_id}
+    for name, variable in _KERAS_ENVIRONMENT.items():
+        if values[name] is None and variable in os.environ:
+            values[name] = os.environ[variable].split(",")[0]  # Keras lists every job; 0 leads
+    count, index = (None if values[k] is None else int(values[k]) for k in ("num_processes",
+                                                                           "process_id"))
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPUs: collectives over TCP
+    watchdog = threading.Timer(timeout, exit_with_message, [
+        f"the run's {count or 'other'} processes did not all join {values['coordinator'] or ''} "
+        f"within {timeout:.0f} s (--join-timeout): start the same command on every host, each "
+        "with its own --process-id"])  # fmt: skip
+    watchdog.daemon = True
+    watchdog.start()
+    jax.distributed.initialize(values["coordinator"], count, index,
+                               initialization_timeout=int(timeout) + 60)  # ours fires first
+    watchdog.cancel()
+
+
+def exit_with_message(message: str) -> None:
+    """End this process now, with a message: for a process whose peers are gone, where JAX's
+    orderly shutdown would wait for them and then abort with a C++ trace."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    os._exit(3)
+
+
+def wait_for_every_process(name: str) -> None:
+    """A barrier across the processes of a run (nothing to wait for in a single one)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(name)
+
+
 def keep_tensorflow_off_accelerators() -> None:
     """Under JAX, TensorFlow only runs tf.data: hidden from the GPUs it would otherwise claim
     memory on beside JAX."""
@@ -92,8 +159,19 @@ class Hardware:
     backend: str
     platform: str  # "tpu", "gpu" or "cpu"
     device_kind: str
-    devices: int
+    devices: int  # of every process
     bf16_native: bool  # whether bfloat16 runs at full speed (TPU, GPU of compute capability ≥ 8)
+    processes: int = 1  # JAX processes that train together (`join_processes`), one a host
+    process_index: int = 0
+
+    @property
+    def local_devices(self) -> int:
+        return self.devices // self.processes
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run folder: the first one only."""
+        return self.process_index == 0
 
 
 def local_hardware() -> Hardware:
@@ -103,11 +181,11 @@ def local_hardware() -> Hardware:
     if backend == "jax":
         import jax
 
-        devices = jax.local_devices()
-        first = devices[0]
+        first = jax.local_devices()[0]
         capability = float(getattr(first, "compute_capability", 0) or 0)
-        return Hardware(backend, first.platform, first.device_kind, len(devices),
-                        first.platform == "tpu" or capability >= 8)  # fmt: skip
+        return Hardware(backend, first.platform, first.device_kind, jax.device_count(),
+                        first.platform == "tpu" or capability >= 8, jax.process_count(),
+                        jax.process_index())  # fmt: skip
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -141,7 +219,8 @@ def distribution_name(hardware: Hardware) -> str:
     if hardware.devices == 1:
         return "single device"
     kind = "DataParallel" if hardware.backend == "jax" else "MirroredStrategy"
-    return f"{kind} over {hardware.devices} devices"
+    spread = f" in {hardware.processes} processes" if hardware.processes > 1 else ""
+    return f"{kind} over {hardware.devices} devices{spread}"
 
 
 def distribution_scope(hardware: Hardware):
@@ -151,8 +230,10 @@ def distribution_scope(hardware: Hardware):
     if hardware.backend == "jax":
         import keras
 
-        devices = keras.distribution.list_devices()
-        return keras.distribution.DataParallel(devices=devices).scope()
+        # Every process feeds its own part of each global batch (`dataset.make_dataset`'s `part`),
+        # so Keras must not shard the input again.
+        devices = keras.distribution.list_devices()  # of every process
+        return keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False).scope()
     import tensorflow as tf
 
     kind = "GPU" if hardware.platform == "gpu" else "CPU"
@@ -178,9 +259,12 @@ class Accelerator:
 
 
 # Cloud TPU v5e: 197 TFLOP/s bf16 a chip (cloud.google.com/tpu/docs/v5e). Kaggle's TPU runtime
-# is a v5e-8, Colab's a v5e-1.
+# is a v5e-8, Colab's a v5e-1; a v5e-16 pod slice is 4 hosts of 4 chips. NVIDIA H100 SXM: 989
+# TFLOP/s dense bf16 (NVIDIA's data sheet), two nodes of eight for a multi-node GPU run.
 ACCELERATORS = (Accelerator("Kaggle TPU v5e-8", 8, 197e12),
-                Accelerator("Colab TPU v5e-1", 1, 197e12))  # fmt: skip
+                Accelerator("Colab TPU v5e-1", 1, 197e12),
+                Accelerator("Cloud TPU v5e-16 pod slice", 16, 197e12),
+                Accelerator("2 nodes × 8 H100", 16, 989e12))  # fmt: skip
 # Model-FLOPs utilisation is not measured on a TPU here: a 256-wide model with depthwise
 # convolutions, norms and CTC spends much of a step off the matrix units, so plans show a
 # pessimistic and an optimistic share.
@@ -195,7 +279,8 @@ class RunInfo:
     backend: str
     distribution: str
     device_kind: str
-    devices: int
+    devices: int  # of every process
+    processes: int
     precision: str
     global_batch: int
     learning_rate: float

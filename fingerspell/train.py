@@ -41,11 +41,12 @@ def training_folds(meta: dict, config: Config) -> tuple[list[int], list[int]]:
 
 class CompetitionScore(keras.callbacks.Callback):
     """Greedy-decodes the validation fold after each epoch and logs `val_score`, (N − D) / N.
-    The phrases are read once; each epoch only predicts."""
+    The phrases are read once; each epoch only predicts. In a multi-process run every process
+    scores the whole fold, each decoding its rows of every batch; the first one prints."""
 
-    def __init__(self, decoder: keras.Model, data: tf.data.Dataset):
+    def __init__(self, decoder: keras.Model, data: tf.data.Dataset, speaks: bool = True):
         super().__init__()
-        self.decoder, self.data = decoder, data
+        self.decoder, self.data, self.speaks = decoder, data, speaks
         self.truths, self.real = None, None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -54,7 +55,9 @@ class CompetitionScore(keras.callbacks.Callback):
         predictions = predictions_of(self.decoder, self.data, self.real)
         logs = logs if logs is not None else {}
         logs["val_score"] = metric.score(self.truths, predictions)
-        print(f" — val_score {logs['val_score']:.4f}; e.g. {self.truths[0]!r} → {predictions[0]!r}")
+        if self.speaks:
+            print(f" — val_score {logs['val_score']:.4f}; e.g. {self.truths[0]!r} → "
+                  f"{predictions[0]!r}")  # fmt: skip
 
 
 class EpochSeededDropout(keras.callbacks.Callback):
@@ -104,8 +107,33 @@ def truths_of(data: tf.data.Dataset) -> tuple[list[str], np.ndarray]:
 def predictions_of(decoder: keras.Model, data: tf.data.Dataset, real: np.ndarray) -> list[str]:
     """The strings the exported file would answer for the real rows (greedy decoding through the
     decoder's compiled predict; `schema.FALLBACK` for an empty decode)."""
-    decoded = decoder.predict(data.map(lambda frames, labels, ids: frames), verbose=0)
+    frames = data.map(lambda frames, labels, ids: frames)
+    if keras.backend.backend() == "jax" and devices.local_hardware().processes > 1:
+        decoded = _decode_across_processes(decoder, frames)
+    else:
+        decoded = decoder.predict(frames, verbose=0)
     return [schema.decode_prediction(row) for row in decoded[real]]
+
+
+def _decode_across_processes(decoder: keras.Model, frames: tf.data.Dataset) -> np.ndarray:
+    """`decoder.predict` for a multi-process JAX run, whose `predict` cannot gather outputs that
+    span other processes' devices: each process feeds its rows of every (global) batch, and every
+    process gets the whole decoded batch back."""
+    import jax
+    from jax.experimental import multihost_utils
+
+    index, count = jax.process_index(), jax.process_count()
+    weights = ([v.value for v in decoder.trainable_variables],
+               [v.value for v in decoder.non_trainable_variables])  # fmt: skip
+    decode = jax.jit(lambda trainable, other, x: decoder.stateless_call(trainable, other, x)[0])
+    layout = None
+    decoded = []
+    for batch in frames.as_numpy_iterator():
+        rows = np.split(batch, count)[index]
+        layout = layout or keras.distribution.distribution().get_data_layout(rows.shape)
+        spread = jax.make_array_from_process_local_data(layout.backend_layout, rows)
+        decoded.append(multihost_utils.process_allgather(decode(*weights, spread), tiled=True))
+    return np.concatenate(decoded)
 
 
 def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
@@ -181,8 +209,8 @@ def plan_run(meta: dict, config: Config, hardware: devices.Hardware) -> devices.
                          f"{global_batch} ({config.batch_size} a device × {hardware.devices})")
     return devices.RunInfo(
         backend=hardware.backend, distribution=devices.distribution_name(hardware),
-        device_kind=hardware.device_kind,
-        devices=hardware.devices, precision=devices.pick_precision(config.precision, hardware),
+        device_kind=hardware.device_kind, devices=hardware.devices, processes=hardware.processes,
+        precision=devices.pick_precision(config.precision, hardware),
         global_batch=global_batch,
         # Adam's square-root rule: the gradient noise falls with √batch (Malladi et al., 2022).
         learning_rate=config.learning_rate * math.sqrt(hardware.devices),
@@ -210,27 +238,32 @@ def train(
     hardware = devices.local_hardware()
     meta = records.load_metadata(records_dir)
     info = plan_run(meta, config, hardware)
+    if resume:
+        _check_same_spread(run, info)
     if wandb:
         install.require_wandb()
-    storage.makedirs(run)
-    config.save(storage.join(run, "config.json"))
+    if hardware.writes:  # the first process writes the run folder; the others only read it
+        storage.makedirs(run)
+        config.save(storage.join(run, "config.json"))
+        storage.write_text(storage.join(run, RUN_INFO), json.dumps(info.as_dict(), indent=2))
+        print(f"training on {info.summary()}")
+        _log_run_info(run, info)
     keras.utils.set_random_seed(config.seed)
-    storage.write_text(storage.join(run, RUN_INFO), json.dumps(info.as_dict(), indent=2))
-    print(f"training on {info.summary()}")
-    _log_run_info(run, info)
 
     train_folds, val_folds = training_folds(meta, config)
-    steps, batch = info.steps_per_epoch, info.global_batch
+    steps = info.steps_per_epoch
+    batch = config.batch_size * hardware.local_devices  # this process's rows of a global batch
+    part = (hardware.process_index, hardware.processes)
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
 
     def epoch_data(epoch):
-        return _augmented_batches(records_dir, train_folds, batch, config, epoch).take(steps)
+        return _augmented_batches(records_dir, train_folds, batch, config, epoch, part).take(steps)
 
     # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
     train_data = tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_data)
-    own = _run_callbacks(run, resume, validating=bool(val_folds))
-    if wandb:
+    own = _run_callbacks(run, resume, bool(val_folds), hardware.writes)
+    if wandb and hardware.writes:
         own.append(_wandb_callback(run, config, info))
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
@@ -240,13 +273,49 @@ def train(
             optimizer = make_optimizer(config, steps, info.learning_rate)
             model.compile(optimizer, loss=ctc_loss, steps_per_execution=info.steps_per_execution)
             if val_folds:
-                val_data = dataset.make_dataset(records_dir, val_folds, batch, config.max_frames,
-                                                False, landmarks, config.max_phrase)
-                own.insert(0, CompetitionScore(decoding_model(model), val_data))
-            return model.fit(train_data, epochs=config.epochs, steps_per_epoch=steps, shuffle=False,
-                             callbacks=own + extra, verbose=verbose)  # fmt: skip
+                val_data = dataset.make_dataset(records_dir, val_folds, info.global_batch,
+                                                config.max_frames, False, landmarks,
+                                                config.max_phrase)  # fmt: skip
+                own.insert(0, CompetitionScore(decoding_model(model), val_data, hardware.writes))
+            history = _fit_with_every_process(
+                model, hardware, train_data, epochs=config.epochs, steps_per_epoch=steps,
+                shuffle=False, callbacks=own + extra, verbose=verbose if hardware.writes else 0,
+            )  # fmt: skip
     finally:
         keras.mixed_precision.set_global_policy(policy)
+    devices.wait_for_every_process("fingerspell: run folder written")  # by the first process
+    return history
+
+
+def _fit_with_every_process(model: keras.Model, hardware: devices.Hardware, data,
+                            **fit) -> keras.callbacks.History:  # fmt: skip
+    """`model.fit`; in a multi-process run a collective that fails because another process is
+    gone becomes `devices.ProcessLost`, naming what to do."""
+    if hardware.processes == 1:
+        return model.fit(data, **fit)
+    import jax
+
+    try:
+        return model.fit(data, **fit)
+    except jax.errors.JaxRuntimeError as error:
+        raise devices.ProcessLost(
+            f"process {hardware.process_index} of {hardware.processes}: another process of "
+            f"the run died or stopped answering ({str(error).splitlines()[0][:200]}). The run "
+            "folder holds the last finished epoch: start every process again with --resume"
+        ) from error
+
+
+def _check_same_spread(run: str, info: devices.RunInfo) -> None:
+    """A run resumes on the devices and processes it started on: the global batch, learning
+    rate and data order follow them."""
+    if not storage.exists(storage.join(run, RUN_INFO)):
+        return
+    before = run_info(run)
+    was = (before["devices"], before.get("processes", 1))
+    if was != (info.devices, info.processes):
+        raise FileExistsError(
+            f"{run} was trained on {was[0]} devices in {was[1]} process(es); this is "
+            f"{info.devices} in {info.processes}: resume it on the same, or start another --out")
 
 
 def seconds_per_step(model: keras.Model, frames, labels, steps: int = 3) -> float:
@@ -266,20 +335,23 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     """What training `config` on these records will cost, before spending it: the steps an epoch
     takes on this machine's devices, one step timed here (global batch, frame budget and
     precision of the run) and the wall time it projects for every epoch (validation and the
-    first compilation not included); the input pipeline's rate here; and, from the model's
-    FLOPs and published peak throughput, the compute-bound time on the TPUs of Kaggle and Colab
-    at an assumed share of peak (`devices.ACCELERATORS`)."""
+    first compilation not included); the input pipeline's rate here (of every process); and,
+    from the model's FLOPs and published peak throughput, the compute-bound time on the TPUs of
+    Kaggle and Colab at an assumed share of peak (`devices.ACCELERATORS`)."""
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()
     hardware = devices.local_hardware()
     meta = records.load_metadata(records_dir)
     info = plan_run(meta, config, hardware)
     train_folds, _ = training_folds(meta, config)
-    batches = iter(_augmented_batches(records_dir, train_folds, info.global_batch, config, 0))
+    batch = config.batch_size * hardware.local_devices  # this process's rows of a global batch
+    part = (hardware.process_index, hardware.processes)
+    batches = iter(_augmented_batches(records_dir, train_folds, batch, config, 0, part))
     frames, labels, _ = next(batches)  # fills the shuffle buffer: not part of the timed rate
-    input_rate = _sequences_per_second(batches, info.global_batch)
+    input_rate = _sequences_per_second(batches, batch) * hardware.processes
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
+    keras.utils.set_random_seed(config.seed)  # every process starts from the same weights
     try:
         with devices.distribution_scope(hardware):
             model = build_model(config)
@@ -315,16 +387,16 @@ def _accelerator_projections(flops_per_sequence: float, sequences: int) -> dict:
 
 
 def _augmented_batches(records_dir: str, folds: list[int], batch: int, config: Config,
-                       epoch: int) -> tf.data.Dataset:  # fmt: skip
+                       epoch: int, part: tuple[int, int] = (0, 1)) -> tf.data.Dataset:  # fmt: skip
     """One epoch of training batches, reshuffled and augmented from seed + epoch (so a resumed
-    run sees the same data)."""
+    run sees the same data); `part`: this process's rows of each (`dataset.make_dataset`)."""
     from fingerspell.augment import Augmenter
 
     landmarks = model_landmarks(config.model_landmarks)
     augmenter = Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase)
     return dataset.make_dataset(
         records_dir, folds, batch, config.max_frames, True, landmarks, config.max_phrase,
-        seed=config.seed + epoch, augment=augmenter,
+        seed=config.seed + epoch, augment=augmenter, part=part,
     )  # fmt: skip
 
 
@@ -338,14 +410,73 @@ def _sequences_per_second(batches, batch: int, count: int = 10) -> float:
     return taken * batch / (time.perf_counter() - started)
 
 
-def _run_callbacks(run: str, resume: bool, validating: bool) -> list[keras.callbacks.Callback]:
+class OutsideDistribution(keras.callbacks.Callback):
+    """A callback that reads or writes the run folder, run outside the distribution. Keras'
+    saving creates variables, and under a multi-process distribution every process would have to
+    create them together, while only the first one saves."""
+
+    def __init__(self, inner: keras.callbacks.Callback):
+        super().__init__()
+        self.inner = inner
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.inner.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.inner.set_params(params)
+
+    def _outside(self, hook: str, *args):
+        distribution = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+        try:
+            getattr(self.inner, hook)(*args)
+        finally:
+            keras.distribution.set_distribution(distribution)
+
+    def on_train_begin(self, logs=None):
+        self._outside("on_train_begin", logs)
+
+    def on_train_end(self, logs=None):
+        self._outside("on_train_end", logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._outside("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._outside("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._outside("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._outside("on_train_batch_end", batch, logs)
+
+
+class RestoreOnly(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore for the processes that do not write the run folder: they restore the
+    backup on --resume, like the first process, and never write one."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+
+def _run_callbacks(run: str, resume: bool, validating: bool,
+                   writes: bool = True) -> list[keras.callbacks.Callback]:  # fmt: skip
     """Backup for --resume, best and last weights, CSV and TensorBoard logs (Keras' callbacks
     write to buckets through tf.io.gfile). A resumed run's best checkpoint is replaced only by
-    an epoch better than every epoch before the break."""
+    an epoch better than every epoch before the break. Only the writing process (`writes`) has
+    the writers."""
+    if not writes:
+        restore = RestoreOnly(storage.join(run, BACKUP), delete_checkpoint=False)
+        return [EpochSeededDropout(), OutsideDistribution(restore)]
     monitor, mode = ("val_score", "max") if validating else ("loss", "min")
     best = _best_so_far(storage.join(run, HISTORY), monitor, mode) if resume else None
-    return [
-        EpochSeededDropout(),
+    writers = [
         # Two backups: a kill while one is written (in place, for a local folder) leaves the other.
         keras.callbacks.BackupAndRestore(storage.join(run, BACKUP), delete_checkpoint=False,
                                          double_checkpoint=True),
@@ -356,6 +487,7 @@ def _run_callbacks(run: str, resume: bool, validating: bool) -> list[keras.callb
         HistoryCSV(storage.join(run, HISTORY), resume),
         keras.callbacks.TensorBoard(storage.join(run, "logs"), write_graph=False),
     ]  # fmt: skip
+    return [EpochSeededDropout(), *map(OutsideDistribution, writers)]
 
 
 def _best_so_far(history: str, monitor: str, mode: str) -> float | None:

@@ -190,3 +190,24 @@ def test_concat_in_the_pipeline_lengthens_phrases(synth_dir, tmp_path):
         return np.mean(lengths)
 
     assert mean_length(Augmentation(**{**vars(NONE), "concat": 1.0})) > 1.5 * mean_length(NONE)
+
+
+def test_processes_parts_of_a_global_batch_are_what_one_process_makes(synth_dir, tmp_path):
+    """A multi-process run (`part`): process i's batches of 4 are rows 4i … 4i + 3 of the
+    global batches of 8 one process makes, augmented (concat included) exactly alike."""
+    records.preprocess(synth_dir, str(tmp_path), folds=2)
+    landmarks = model_landmarks("model")
+    augment = Augmenter(Augmentation(concat=0.5), 96, landmarks)
+
+    def batches(size, part=(0, 1)):
+        data = dataset.make_dataset(str(tmp_path), [0, 1], size, 96, True, landmarks, seed=5,
+                                    augment=augment, part=part)  # fmt: skip
+        return [[x.numpy() for x in batch] for batch in data.take(3)]
+
+    whole = batches(8)
+    parts = [batches(4, (i, 2)) for i in range(2)]
+    for n, batch in enumerate(whole):
+        for column, values in enumerate(batch):
+            joined = np.concatenate([parts[0][n][column], parts[1][n][column]])
+            np.testing.assert_array_equal(joined, values)
+    assert not np.array_equal(parts[0][0][1], parts[1][0][1])  # the halves differ

@@ -1,0 +1,161 @@
+"""Training on several JAX processes (`jax.distributed`, gloo collectives on CPUs), started on
+localhost exactly as the README starts them on several hosts: the same `train` command in every
+process, each with its --process-id. Each process has 2 simulated devices; the reference is one
+process with 4."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from fingerspell import train
+from tests.conftest import once
+
+TRAIN = ["--epochs", "3", "--batch-size", "4", "--max-frames", "64", "--backend", "jax"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _command(records: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "fingerspell", "train", "--records", str(records), *TRAIN,
+            *extra]  # fmt: skip
+
+
+def _environment(devices: int) -> dict[str, str]:
+    return {**os.environ, "KERAS_BACKEND": "jax",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}  # fmt: skip
+
+
+def _start(records: Path, processes: int, *extra: str) -> list[subprocess.Popen]:
+    """`processes` processes of 4 / processes devices each, joined through a coordinator on a
+    free port of localhost."""
+    spread = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", str(processes)]
+    return [subprocess.Popen(_command(records, *extra, *spread, "--process-id", str(i)),
+                             env=_environment(4 // processes), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+            for i in range(processes)]  # fmt: skip
+
+
+def _finish(started: list[subprocess.Popen]) -> list[str]:
+    outputs = [process.communicate(timeout=600) for process in started]
+    for process, (_, err) in zip(started, outputs):
+        assert process.returncode == 0, err[-3000:]
+    return [out + err for out, err in outputs]
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    arrays = []
+    with h5py.File(path, "r") as file:
+        file.visititems(lambda name, item: arrays.append(item[()])
+                        if isinstance(item, h5py.Dataset) else None)  # fmt: skip
+    return arrays
+
+
+@pytest.fixture(scope="module")
+def one_process_of_four(demo_dir, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("one") / "run"
+    done = subprocess.run(_command(demo_dir / "records", "--out", str(run)),
+                          env=_environment(4), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run
+
+
+@once
+def test_two_processes_of_two_devices_train_as_one_process_of_four(
+    demo_dir, tmp_path, one_process_of_four,
+):  # fmt: skip
+    run = tmp_path / "run"
+    first, second = _finish(_start(demo_dir / "records", 2, "--out", str(run)))
+    reference = pd.read_csv(one_process_of_four / train.HISTORY)
+    history = pd.read_csv(run / train.HISTORY)
+    print(pd.concat({"1 × 4": reference, "2 × 2": history}, axis=1).to_string())
+    assert history.epoch.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(history.loss, reference.loss, rtol=1e-4)
+    # Validation over the whole fold, once: the same sequences, so the same decodes.
+    np.testing.assert_allclose(history.val_score, reference.val_score, atol=0.02)
+    for a, b in zip(_weights(one_process_of_four / train.LAST), _weights(run / train.LAST)):
+        np.testing.assert_allclose(b, a, atol=1e-4)
+
+    info = train.run_info(run)
+    assert (info["devices"], info["processes"], info["global_batch"]) == (4, 2, 16)
+    assert info["distribution"] == "DataParallel over 4 devices in 2 processes"
+    assert info["steps_per_epoch"] == train.run_info(one_process_of_four)["steps_per_epoch"]
+    # Written once, by the first process: one TensorBoard log, and the second one says nothing.
+    assert {p.name for p in run.iterdir()} == {p.name for p in one_process_of_four.iterdir()}
+    assert len(list((run / "logs" / "train").glob("events.*"))) == 1
+    assert "run written to" in first and "run written to" not in second
+    assert "val_score" in first and "val_score" not in second
+
+    # --plan on the same two processes: one report, of every device.
+    first, second = _finish(_start(demo_dir / "records", 2, "--plan"))
+    assert "DataParallel over 4 devices in 2 processes" in first
+    assert f"steps_per_epoch: {info['steps_per_epoch']}" in first
+    assert "steps_per_epoch" not in second
+
+
+@once
+def test_a_dead_process_ends_the_other_with_a_message_and_the_run_resumes(
+    demo_dir, tmp_path, one_process_of_four,
+):  # fmt: skip
+    records, run = demo_dir / "records", tmp_path / "run"
+    first, second = _start(records, 2, "--out", str(run))
+    history, deadline = run / train.HISTORY, time.monotonic() + 300
+    while not history.exists():
+        assert first.poll() is None and time.monotonic() < deadline, "no epoch finished"
+        time.sleep(0.02)
+    os.killpg(second.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = first.communicate(timeout=120)
+    print(err[-1500:])
+    assert first.returncode != 0
+    assert time.monotonic() - killed < 60
+    assert "another process of the run died or stopped answering" in err
+    assert "--resume" in err and "Traceback" not in err
+    second.communicate()
+    # Nothing half-written: the finished epoch, its checkpoints and its backup.
+    assert len(pd.read_csv(history)) in (1, 2)
+    assert not [p for p in run.rglob("*") if p.name.endswith((".tmp", ".partial"))]
+
+    _finish(_start(records, 2, "--out", str(run), "--resume"))
+    assert pd.read_csv(history).epoch.tolist() == [0, 1, 2]
+    for a, b in zip(_weights(one_process_of_four / train.LAST), _weights(run / train.LAST)):
+        np.testing.assert_allclose(b, a, atol=1e-4)
+
+    # A resume on another spread is refused: its global batch and data order would differ.
+    done = subprocess.run(_command(records, "--out", str(run), "--resume"), env=_environment(4),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "4 devices in 2 process(es)" in done.stderr
+
+
+@once
+def test_a_process_that_never_joins_ends_the_others_with_a_message(demo_dir, tmp_path):
+    spread = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2",
+              "--process-id", "0", "--join-timeout", "5"]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(_command(demo_dir / "records", "--out", str(tmp_path / "run"), *spread),
+                          env=_environment(2), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert time.monotonic() - started < 60
+    assert "did not all join" in done.stderr and "--process-id" in done.stderr
+    assert not (tmp_path / "run").exists()  # nothing written before every process is there
+
+
+@once
+def test_several_processes_need_jax(demo_dir, tmp_path):
+    done = subprocess.run(_command(demo_dir / "records", "--out", str(tmp_path / "run"),
+                                   "--num-processes", "2", "--backend", "tensorflow"),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode != 0 and "--backend jax" in done.stderr
+    assert not (tmp_path / "run").exists()
