@@ -28,8 +28,11 @@ class Augmenter:
     shifted scene gives the model exactly the features of the original."""
 
     def __init__(self, probabilities: Augmentation, max_frames: int, landmarks: list[int],
-                 max_phrase: int = 64):  # fmt: skip
+                 max_phrase: int = 64, alignments=None):  # fmt: skip
+        """`alignments`: `align.load_alignments`' table, which CutMix needs (without it, CutMix
+        is off)."""
         self.p = probabilities
+        self.spans = None if alignments is None else _SpanLookup(alignments)
         self.max_frames = max_frames
         self.max_phrase = max_phrase
         self.landmarks = list(landmarks)
@@ -67,6 +70,40 @@ class Augmenter:
             lambda: (tf.concat([frames, frames2], 0), tf.concat([label, label2], 0), sequence_id),
             lambda: (frames, label, sequence_id),
         )
+
+    @property
+    def mixes(self) -> bool:
+        """Whether training draws a partner sequence for each one (concat or CutMix)."""
+        return self.p.concat > 0 or self.cutmixes
+
+    @property
+    def cutmixes(self) -> bool:
+        return self.p.cutmix > 0 and self.spans is not None
+
+    def cutmix(self, first, second, seed):
+        """Temporal CutMix on aligned characters: a run of the first sequence's characters gives
+        way to a run of the second's, frames and label alike, each run cut where `align` put its
+        characters' boundaries. Either run is 1 to half the phrase long; where a sequence has no
+        alignment, or the new phrase would not fit the label budget, the first is kept."""
+        if not self.cutmixes:
+            return first
+        (frames, label, sequence_id), (frames2, label2, sequence_id2) = first, second
+        gate, draw = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
+        bounds = self.spans.bounds(sequence_id, frames)
+        bounds2 = self.spans.bounds(sequence_id2, frames2)
+        aligned = ((tf.size(bounds) == tf.size(label) + 1)
+                   & (tf.size(bounds2) == tf.size(label2) + 1) & (tf.size(label) > 0)
+                   & (tf.size(label2) > 0))  # fmt: skip
+        a, k, c, k2 = _runs(tf.size(label), tf.size(label2), draw)
+
+        def mixed():
+            kept = tf.concat([frames[: bounds[a]], frames2[bounds2[c]: bounds2[c + k2]],
+                              frames[bounds[a + k]:]], 0)  # fmt: skip
+            return kept, tf.concat([label[:a], label2[c: c + k2], label[a + k:]], 0), sequence_id
+
+        fits = tf.size(label) - k + k2 <= self.max_phrase
+        go = (tf.random.stateless_uniform([], gate) < self.p.cutmix) & aligned & fits
+        return tf.cond(go, mixed, lambda: (frames, label, sequence_id))
 
     @staticmethod
     def _maybe(probability: float, gate, transform, value, seed):
@@ -133,3 +170,40 @@ class Augmenter:
         t = tf.range(n)
         hidden = (t >= start) & (t < start + width)
         return tf.where(hidden[:, None], float("nan"), frames)
+
+
+def _runs(length, length2, seed):
+    """(start, size) of a run of characters in each phrase: 1 to half the phrase long."""
+    draws = tf.random.stateless_uniform([4], seed)
+
+    def run(n, u_size, u_start):
+        size = 1 + tf.cast(u_size * tf.cast(tf.maximum(n // 2, 1), tf.float32), tf.int32)
+        size = tf.minimum(size, tf.maximum(n, 1))
+        start = tf.cast(u_start * tf.cast(tf.maximum(n - size + 1, 1), tf.float32), tf.int32)
+        return tf.minimum(start, tf.maximum(n - size, 0)), size
+
+    a, k = run(length, draws[0], draws[1])
+    c, k2 = run(length2, draws[2], draws[3])
+    return a, k, c, k2
+
+
+class _SpanLookup:
+    """Each aligned sequence's character boundaries, looked up by sequence id inside tf.data:
+    the frame where each character begins, then the sequence's length."""
+
+    def __init__(self, alignments):
+        table = alignments.sort_values(["sequence_id", "position"])
+        ids, rows = np.unique(table.sequence_id.to_numpy(), return_index=True)
+        keys = tf.lookup.KeyValueTensorInitializer(tf.constant(ids, tf.int64),
+                                                   tf.range(len(ids), dtype=tf.int64))
+        self.rows = tf.lookup.StaticHashTable(keys, -1)
+        lengths = np.diff(np.append(rows, len(table)))
+        self.starts = tf.RaggedTensor.from_row_lengths(
+            tf.constant(table.start.to_numpy(), tf.int32), tf.constant(lengths, tf.int64))
+
+    def bounds(self, sequence_id, frames):
+        """[characters + 1] frame boundaries, or an empty vector for an unaligned sequence."""
+        row = self.rows.lookup(tf.cast(sequence_id, tf.int64))
+        found = lambda: tf.concat([self.starts[tf.maximum(row, 0)], [tf.shape(frames)[0]]], 0)  # noqa: E731
+        return tf.cond(row >= 0, found, lambda: tf.zeros([0], tf.int32))
+

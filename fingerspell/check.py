@@ -20,6 +20,8 @@ from tqdm.auto import tqdm
 from fingerspell import metric, plots, reader, records, schema, storage
 
 COMPETITION_TEST_SEQUENCES = 62_000  # ≈ size of the hidden test set
+SIZE_LIMIT_MB = 40  # the competition's limit on model.tflite (its rules; 2**20 bytes a MB here)
+TIME_LIMIT_HOURS = 5  # the competition's limit for scoring the hidden test set
 
 
 def load_runner(submission: str):
@@ -102,6 +104,7 @@ def check(
         "size_mb": len(model_bytes) / 2**20,
         "projected_test_minutes": float(ms.mean()) * COMPETITION_TEST_SEQUENCES / 60_000,
     }
+    report["warnings"] = budget_warnings(report)
     if keras_decode is not None:  # share of sequences Keras and TFLite decode alike
         report["keras_parity"] = float((results.keras == results.prediction).mean())
     storage.makedirs(out)
@@ -111,6 +114,21 @@ def check(
     storage.write_text(storage.join(out, "report.md"), report_markdown(report, results))
     plots.save(plot_report(results, ms), storage.join(out, "report.png"))
     return report
+
+
+def budget_warnings(report: dict) -> list[str]:
+    """What breaks the competition's limits: the file's size, and the hidden test's time
+    projected from this check's mean latency (one thread; Kaggle's CPU may be slower)."""
+    warnings = []
+    if report["size_mb"] > SIZE_LIMIT_MB:
+        warnings.append(f"model.tflite is {report['size_mb']:.1f} MB: over the {SIZE_LIMIT_MB} MB "
+                        "limit; export a smaller preset or at int8-dynamic")  # fmt: skip
+    hours = report["projected_test_minutes"] / 60
+    if hours > TIME_LIMIT_HOURS:
+        warnings.append(f"{COMPETITION_TEST_SEQUENCES:,} test sequences would take {hours:.1f} h "
+                        f"at this latency: over the {TIME_LIMIT_HOURS} h limit; a smaller "
+                        "preset or frame budget is faster")  # fmt: skip
+    return warnings
 
 
 def load_predictions(report_dir: str) -> pd.DataFrame:
@@ -148,9 +166,11 @@ def report_markdown(report: dict, results: pd.DataFrame) -> str:
         f"- score (N − D) / N: **{report['score']:.4f}** over {report['sequences']} sequences",
         "- latency per sequence, one thread: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max:.1f} ms"
         .format(**report["latency_ms"]),
-        f"- model size: {report['size_mb']:.2f} MB (limit 40 MB)",
+        f"- model size: {report['size_mb']:.2f} MB (limit {SIZE_LIMIT_MB} MB)",
         f"- projected time for {COMPETITION_TEST_SEQUENCES:,} test sequences: "
-        f"{report['projected_test_minutes']:.1f} min",
+        f"{report['projected_test_minutes']:.1f} min (limit {TIME_LIMIT_HOURS} h; one thread here,"
+        " this check's sequences' lengths)",
+        *(f"- **warning**: {warning}" for warning in report.get("warnings", [])),
     ]  # fmt: skip
     if "keras_parity" in report:
         lines.append(f"- Keras vs TFLite decoded strings equal: {report['keras_parity']:.1%}")

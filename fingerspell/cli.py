@@ -78,6 +78,16 @@ def _train(args: argparse.Namespace) -> None:
         print(f"run written to {args.out}")
 
 
+def _align(args: argparse.Namespace) -> None:
+    from fingerspell import align
+
+    done = align.align(args.run, args.records, args.batch_size)
+    print(f"{done['aligned']} sequences aligned, {done['unaligned']} too short to align (fewer "
+          "frames than characters and a blank around each), "
+          f"{done['kept']} files kept from before, in {done['seconds']} s: "
+          f"{args.records}/{align.ALIGNMENTS}")  # fmt: skip
+
+
 def _export(args: argparse.Namespace) -> None:
     from fingerspell import export, storage
 
@@ -225,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     _processes_options(tr)
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
     tr.set_defaults(handler=_train)
+
+    al = stages.add_parser("align", help="each label character's frames, from a trained run "
+                                         "(for CutMix): RECORDS/alignments")  # fmt: skip
+    al.add_argument("--run", required=True, help="run folder from train")
+    al.add_argument("--records", required=True, help="records folder to align (local or gs://)")
+    al.add_argument("--batch-size", type=int, default=32)
+    al.set_defaults(handler=_align)
 
     ex = stages.add_parser("export", help="trained run → model.tflite + submission.zip")
     ex.add_argument("--run", required=True, help="run folder from train")

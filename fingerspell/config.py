@@ -13,6 +13,9 @@ PRESETS: dict[str, dict[str, int | float]] = {
     "tiny": {"dim": 64, "blocks": 2, "heads": 4, "kernel": 15, "expand": 2, "dropout": 0.1},
     "small": {"dim": 192, "blocks": 3, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.2},
     "base": {"dim": 256, "blocks": 4, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
+    # 18.2 M parameters: 34.8 MB at fp16, the largest of these shapes under 38 MB (40 MB limit);
+    # 82 ms p95 at 384 frames on one thread here (BENCHMARKS.md): size, not time, limits it.
+    "large": {"dim": 384, "blocks": 6, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
 }
 
 
@@ -28,6 +31,7 @@ class Augmentation:
     frame_mask: float = 0.3  # blank out a block of frames
     finger_drop: float = 0.2  # lose a few landmarks for the whole sequence
     concat: float = 0.0  # join two sequences and their phrases
+    cutmix: float = 0.0  # swap in a run of another sequence's characters (needs `align`'s spans)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Config:
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     clip_norm: float = 1.0
+    ema: float = 0.0  # momentum of the weights' moving average, validated and exported; 0: off
     seed: int = 42
     precision: str = "auto"  # auto: bf16 on TPUs and recent GPUs, fp16 on older GPUs, fp32 on CPUs
     steps_per_execution: int = 0  # 0: 32 on a TPU, else 1 (rounded down to divide an epoch)

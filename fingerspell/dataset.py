@@ -176,18 +176,21 @@ def _this_part(examples: tf.data.Dataset, files: list[str], positions: list[int]
     augmented with seeds from their place n in the global stream."""
     index, count = part
     seed64 = tf.cast(seed, tf.int64)
-    concat = augment is not None and augment.p.concat > 0
-    if concat:  # partners: a second, differently shuffled pass over the files
+    mixes = augment is not None and augment.mixes
+    if mixes:  # partners: a second, differently shuffled pass over the files
         partners = _examples(files, positions, buffer, seed + 1, deterministic)
         examples = tf.data.Dataset.zip(examples, partners.repeat())
     numbered = examples.enumerate()
     if count > 1:
         numbered = numbered.filter(lambda n, item: (n // batch_size) % count == index)
-    if concat:
-        numbered = numbered.map(
-            lambda n, pair: (n, augment.concat(*pair, tf.stack([seed64 + 1, n]))),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic,
-        )  # fmt: skip
+    if mixes:
+
+        def mix(n, pair):  # CutMix, then concat, each from its own stream
+            first = augment.cutmix(*pair, tf.stack([seed64 + 2, n]))
+            return n, augment.concat(first, pair[1], tf.stack([seed64 + 1, n]))
+
+        numbered = numbered.map(mix, num_parallel_calls=tf.data.AUTOTUNE,
+                                deterministic=deterministic)  # fmt: skip
     if augment is None:
         return numbered.map(lambda n, item: item)
     return numbered.map(

@@ -175,10 +175,12 @@ def _schedule(config: Config, steps_per_epoch: int, peak: float):
 
 def make_optimizer(config: Config, steps_per_epoch: int, peak: float) -> keras.Optimizer:
     """AdamW with warm-up and cosine decay; norm scales, shifts and biases are not decayed
-    (decay pulls them towards 0, which for a norm's scale means switching the layer off)."""
+    (decay pulls them towards 0, which for a norm's scale means switching the layer off). With
+    `config.ema`, it also keeps the weights' moving average (Keras' `use_ema`)."""
     optimizer = keras.optimizers.AdamW(
         _schedule(config, steps_per_epoch, peak), weight_decay=config.weight_decay,
-        global_clipnorm=config.clip_norm,
+        global_clipnorm=config.clip_norm, use_ema=config.ema > 0,
+        ema_momentum=config.ema or 0.99,
     )  # fmt: skip
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
@@ -257,14 +259,14 @@ def train(
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
 
+    augmenter = make_augmenter(records_dir, config, speaks=hardware.writes)
+
     def epoch_data(epoch):
-        return _augmented_batches(records_dir, train_folds, batch, config, epoch, part).take(steps)
+        return _augmented_batches(records_dir, train_folds, batch, config, epoch, part,
+                                  augmenter).take(steps)  # fmt: skip
 
     # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
     train_data = tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_data)
-    own = _run_callbacks(run, resume, bool(val_folds), hardware.writes)
-    if wandb and hardware.writes:
-        own.append(_wandb_callback(run, config, info))
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
     try:
@@ -272,11 +274,15 @@ def train(
             model = build_model(config)
             optimizer = make_optimizer(config, steps, info.learning_rate)
             model.compile(optimizer, loss=ctc_loss, steps_per_execution=info.steps_per_execution)
+            score = None
             if val_folds:
                 val_data = dataset.make_dataset(records_dir, val_folds, info.global_batch,
                                                 config.max_frames, False, landmarks,
                                                 config.max_phrase)  # fmt: skip
-                own.insert(0, CompetitionScore(decoding_model(model), val_data, hardware.writes))
+                score = CompetitionScore(decoding_model(model), val_data, hardware.writes)
+            own = _run_callbacks(run, resume, score, config.ema > 0, hardware.writes)
+            if wandb and hardware.writes:
+                own.append(_wandb_callback(run, config, info))
             history = _fit_with_every_process(
                 model, hardware, train_data, epochs=config.epochs, steps_per_epoch=steps,
                 shuffle=False, callbacks=own + extra, verbose=verbose if hardware.writes else 0,
@@ -346,7 +352,8 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     train_folds, _ = training_folds(meta, config)
     batch = config.batch_size * hardware.local_devices  # this process's rows of a global batch
     part = (hardware.process_index, hardware.processes)
-    batches = iter(_augmented_batches(records_dir, train_folds, batch, config, 0, part))
+    augmenter = make_augmenter(records_dir, config, speaks=hardware.writes)
+    batches = iter(_augmented_batches(records_dir, train_folds, batch, config, 0, part, augmenter))
     frames, labels, _ = next(batches)  # fills the shuffle buffer: not part of the timed rate
     input_rate = _sequences_per_second(batches, batch) * hardware.processes
     policy = keras.mixed_precision.global_policy()
@@ -386,14 +393,28 @@ def _accelerator_projections(flops_per_sequence: float, sequences: int) -> dict:
     return projections
 
 
-def _augmented_batches(records_dir: str, folds: list[int], batch: int, config: Config,
-                       epoch: int, part: tuple[int, int] = (0, 1)) -> tf.data.Dataset:  # fmt: skip
-    """One epoch of training batches, reshuffled and augmented from seed + epoch (so a resumed
-    run sees the same data); `part`: this process's rows of each (`dataset.make_dataset`)."""
+def make_augmenter(records_dir: str, config: Config, speaks: bool = True):
+    """The run's augmenter; CutMix (`config.augment.cutmix`) reads the records' alignments
+    (`align`), and is off, saying so, where there are none."""
+    from fingerspell import align
     from fingerspell.augment import Augmenter
 
+    alignments = None
+    if config.augment.cutmix > 0:
+        try:
+            alignments = align.load_alignments(records_dir)
+        except FileNotFoundError as missing:
+            if speaks:
+                print(f"CutMix is off: {missing}")
     landmarks = model_landmarks(config.model_landmarks)
-    augmenter = Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase)
+    return Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase, alignments)
+
+
+def _augmented_batches(records_dir: str, folds: list[int], batch: int, config: Config, epoch: int,
+                       part: tuple[int, int], augmenter) -> tf.data.Dataset:  # fmt: skip
+    """One epoch of training batches, reshuffled and augmented from seed + epoch (so a resumed
+    run sees the same data); `part`: this process's rows of each (`dataset.make_dataset`)."""
+    landmarks = model_landmarks(config.model_landmarks)
     return dataset.make_dataset(
         records_dir, folds, batch, config.max_frames, True, landmarks, config.max_phrase,
         seed=config.seed + epoch, augment=augmenter, part=part,
@@ -454,6 +475,25 @@ class OutsideDistribution(keras.callbacks.Callback):
         self._outside("on_train_batch_end", batch, logs)
 
 
+class SwapAveragedWeights(keras.callbacks.SwapEMAWeights):
+    """Keras' SwapEMAWeights, with the swap done through copies. Keras' own lets an average and a
+    weight share one JAX buffer, which the next `predict` donates and frees (Keras 3.15: a
+    callback that predicts between the swap and a checkpoint fails with "Array has been
+    deleted"); TensorFlow's swap is Keras' own."""
+
+    def _backend_swap_variables(self, optimizer):
+        for weight, average in zip(optimizer._trainable_variables,
+                                   optimizer._model_variables_moving_average):  # fmt: skip
+            trained = keras.ops.convert_to_numpy(weight)
+            weight.assign(keras.ops.convert_to_numpy(average))
+            average.assign(trained)
+
+    def _backend_finalize_ema_values(self, optimizer):
+        for weight, average in zip(optimizer._trainable_variables,
+                                   optimizer._model_variables_moving_average):  # fmt: skip
+            average.assign(keras.ops.convert_to_numpy(weight))
+
+
 class RestoreOnly(keras.callbacks.BackupAndRestore):
     """BackupAndRestore for the processes that do not write the run folder: they restore the
     backup on --resume, like the first process, and never write one."""
@@ -465,21 +505,26 @@ class RestoreOnly(keras.callbacks.BackupAndRestore):
         pass
 
 
-def _run_callbacks(run: str, resume: bool, validating: bool,
+def _run_callbacks(run: str, resume: bool, score: CompetitionScore | None, ema: bool,
                    writes: bool = True) -> list[keras.callbacks.Callback]:  # fmt: skip
-    """Backup for --resume, best and last weights, CSV and TensorBoard logs (Keras' callbacks
-    write to buckets through tf.io.gfile). A resumed run's best checkpoint is replaced only by
-    an epoch better than every epoch before the break. Only the writing process (`writes`) has
-    the writers."""
+    """Backup for --resume, the validation score, best and last weights, CSV and TensorBoard logs
+    (Keras' callbacks write to buckets through tf.io.gfile). A resumed run's best checkpoint is
+    replaced only by an epoch better than every epoch before the break. With `ema`, the backup
+    keeps the weights as trained, and the averaged weights are swapped in for the rest of the
+    epoch's end: validation and both checkpoints (so export) see them. Only the writing process
+    (`writes`) has the writers."""
+    backup = storage.join(run, BACKUP)
+    # Two backups: a kill while one is written (in place, for a local folder) leaves the other.
+    first = [EpochSeededDropout(), OutsideDistribution(
+        keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False, double_checkpoint=True)
+        if writes else RestoreOnly(backup, delete_checkpoint=False))]  # fmt: skip
+    first += [SwapAveragedWeights(swap_on_epoch=True)] if ema else []
+    first += [score] if score is not None else []
     if not writes:
-        restore = RestoreOnly(storage.join(run, BACKUP), delete_checkpoint=False)
-        return [EpochSeededDropout(), OutsideDistribution(restore)]
-    monitor, mode = ("val_score", "max") if validating else ("loss", "min")
+        return first
+    monitor, mode = ("val_score", "max") if score is not None else ("loss", "min")
     best = _best_so_far(storage.join(run, HISTORY), monitor, mode) if resume else None
     writers = [
-        # Two backups: a kill while one is written (in place, for a local folder) leaves the other.
-        keras.callbacks.BackupAndRestore(storage.join(run, BACKUP), delete_checkpoint=False,
-                                         double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(storage.join(run, BEST), monitor=monitor, mode=mode,
                                         save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=best),
@@ -487,7 +532,7 @@ def _run_callbacks(run: str, resume: bool, validating: bool,
         HistoryCSV(storage.join(run, HISTORY), resume),
         keras.callbacks.TensorBoard(storage.join(run, "logs"), write_graph=False),
     ]  # fmt: skip
-    return [EpochSeededDropout(), *map(OutsideDistribution, writers)]
+    return first + [OutsideDistribution(writer) for writer in writers]
 
 
 def _best_so_far(history: str, monitor: str, mode: str) -> float | None:

@@ -68,3 +68,23 @@ def test_check_honours_limit(spelling_submission, tmp_path):
     data = _dataset(tmp_path / "data", {1: ("ab", "ab"), 2: ("cd", "cd"), 3: ("ef", "xx")})
     report = check.check(spelling_submission, data, tmp_path / "report", limit=2)
     assert report["sequences"] == 2 and report["score"] == 1.0
+
+
+def test_check_warns_when_the_file_or_the_projected_test_time_is_over_the_limits(
+    spelling_submission, tmp_path, monkeypatch,
+):  # fmt: skip
+    """Within the limits: no warning. With the limits lowered under what this file and this
+    machine measure: one warning each, in report.json and report.md."""
+    data = _dataset(tmp_path / "data", {1: ("ab", "ab"), 2: ("cd", "cd")})
+    assert check.check(spelling_submission, data, tmp_path / "within")["warnings"] == []
+    report = check.check(spelling_submission, data, tmp_path / "within")
+    monkeypatch.setattr(check, "SIZE_LIMIT_MB", report["size_mb"] / 2)
+    monkeypatch.setattr(check, "TIME_LIMIT_HOURS", report["projected_test_minutes"] / 60 / 1e3)
+    over = check.check(spelling_submission, data, tmp_path / "over")
+    assert len(over["warnings"]) == 2
+    assert "over the" in over["warnings"][0] and "MB" in over["warnings"][0]
+    assert "test sequences would take" in over["warnings"][1]
+    markdown = (tmp_path / "over" / "report.md").read_text()
+    assert markdown.count("**warning**") == 2
+    written = json.loads((tmp_path / "over" / "report.json").read_text())
+    assert written["warnings"] == over["warnings"]

@@ -36,23 +36,27 @@ def fingerspell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 @once
 @pytest.mark.parametrize("where", ["local", "bucket"])
 def test_every_stage_runs_as_the_readme_writes_it(tmp_path, where, request):
-    """synth → synth-report (against SILFA's real frames) → preprocess → train → export → check,
-    with every folder on local disk, then every folder in a bucket (gs://, the emulator). The
-    table's last row, `demo`, chains the same stages; its function runs in test_demo."""
+    """synth → synth-report (against SILFA's real frames) → preprocess → train → align → export →
+    check, with every folder on local disk, then every folder in a bucket (gs://, the emulator).
+    The table's last row, `demo`, chains the same stages; its function runs in test_demo."""
     commands = readme_commands()
-    assert set(commands) == {"synth", "synth-report", "preprocess", "train", "export", "check",
-                             "demo", "landmarks", "transcribe"}  # the last two: test_video
+    assert set(commands) == {"synth", "synth-report", "preprocess", "train", "align", "export",
+                             "check", "demo", "landmarks", "transcribe"}  # the last two: test_video
     root = request.getfixturevalue("bucket") + "/" if where == "bucket" else ""
     values = {"DIR": f"{root}data", "N": "40", "S": "3", "RECORDS": f"{root}records",
               "R": f"{root}records", "RUN": f"{root}run", "SUB": f"{root}sub",
               "SUB/submission.zip": f"{root}sub/submission.zip", "k": "0"}  # fmt: skip
     shared(SILFA)  # synth-report compares with SILFA's real frames
-    for stage in ("synth", "synth-report", "preprocess", "train", "export", "check"):
+    for stage in ("synth", "synth-report", "preprocess", "train", "align", "export", "check"):
         args = [values.get(token, token) for token in commands[stage]]
         args += TRAIN_SIZE if stage == "train" else []
         done = fingerspell(*args, cwd=tmp_path)
         output = done.stdout[-2000:] + done.stderr[-3000:]
         assert done.returncode == 0, f"{shlex.join(args)}\n{output}"
+        if stage == "align":
+            assert " sequences aligned" in done.stdout, output
+    assert storage.glob(storage.join(f"{root}records" if root else str(tmp_path / "records"),
+                                     "alignments", "*.parquet"))  # fmt: skip
     sub = storage.join(root or tmp_path, "sub")
     zipped = io.BytesIO(storage.read_bytes(storage.join(sub, "submission.zip")))
     with zipfile.ZipFile(zipped) as archive:

@@ -109,7 +109,7 @@ def test_a_vanished_signing_hand_hands_over_to_the_other():
     layer = LandmarkFeatures(LANDMARKS)
     signer = next(iter(generator.signers_for(generator.plan_split("train", 100, 0), 0).values()))
     signer = dataclasses.replace(signer, left_handed=False, rest_hand_visible=True)
-    frames = generator.render("hand over", signer, np.random.default_rng(0))[:, COLUMN_INDEX]
+    frames = generator.render("hand over", signer, np.random.default_rng(0))[0][:, COLUMN_INDEX]
     hand_features = np.asarray(layer(frames[None])[0])[0, :, :63]
     frames[:, [i for i, c in enumerate(COLUMNS) if "right_hand" in c]] = np.nan
     other = np.asarray(layer(frames[None])[0])[0, :, :63]

@@ -23,8 +23,9 @@ def test_every_value_of_a_shipped_recipe_carries_its_reason(name):
 
 def test_competition_recipe_sets_what_the_real_data_needs():
     config = recipes.train_config("competition")
-    assert (config.max_frames, config.preset, config.recipe) == (384, "base", "competition")
+    assert (config.max_frames, config.preset, config.recipe) == (384, "large", "competition")
     assert config.augment.concat > 0  # supplemental data pays only with sequence mixing
+    assert config.ema > 0  # averaged weights are validated and exported
     assert recipes.preprocess_options("competition")["supplemental"] is True
 
 

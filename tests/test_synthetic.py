@@ -31,6 +31,24 @@ def test_layout_is_exactly_the_competitions(synth_dir):
     assert json.loads(stored) == schema.char_to_index()
 
 
+def test_synth_records_each_characters_true_frames(synth_dir):
+    """Beside the layout, not in it: each character's frames, one row a character of every
+    sequence, its segments one after another from the lead-in to the lead-out."""
+    letters = generator.letter_frames(synth_dir)
+    tables = pd.concat([pd.read_csv(synth_dir / csv) for csv, _ in generator.SPLITS.values()])
+    assert len(letters) == tables.phrase.str.len().sum()
+    frames = [pd.read_parquet(synth_dir / path, columns=["frame"]) for path in tables.path.unique()]
+    lengths = pd.concat(frames).groupby(level=0).size()
+    for row in tables.itertuples():
+        spans = letters[letters.sequence_id == row.sequence_id]
+        assert "".join(spans.char) == row.phrase
+        assert spans.position.tolist() == list(range(len(row.phrase)))
+        assert (spans.start.to_numpy()[1:] == spans.end.to_numpy()[:-1]).all()
+        assert ((spans.start < spans.formed) & (spans.formed < spans.end)).all()
+        assert spans.start.iloc[0] == 0 and spans.formed.iloc[0] >= 4  # the lead-in
+        assert 4 <= lengths[row.sequence_id] - spans.end.iloc[-1] < 18  # the lead-out
+
+
 def _digest(folder):
     return {
         p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -96,7 +114,7 @@ def test_signers_keep_their_traits_and_left_handers_use_the_left_hand_columns():
     right = [s for s in signers.values() if not s.left_handed]
     assert left and right
     for signer, expected in ((left[0], "left_hand"), (right[0], "right_hand")):
-        frames = generator.render("hello world", signer, np.random.default_rng(0))
+        frames, _ = generator.render("hello world", signer, np.random.default_rng(0))
         present = {
             g: np.isfinite(schema.points(frames, schema.group_indices(g))[:, 0, 0]).mean()
             for g in ("left_hand", "right_hand")
@@ -111,7 +129,7 @@ def test_cameras_span_portrait_and_landscape_the_real_recordings_included(silfa_
     table = generator.plan_split("train", 2000, seed=3)
     aspects = [
         synth_report.camera_aspect(synth_report.signing_hand(
-            generator.render("the quick brown fox", signer, np.random.default_rng(0))))
+            generator.render("the quick brown fox", signer, np.random.default_rng(0))[0]))
         for signer in generator.signers_for(table, seed=3).values()
     ]  # fmt: skip
     real = reader.read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)

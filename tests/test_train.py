@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -159,6 +160,47 @@ def test_resumed_run_equals_unbroken_run_and_keeps_its_best(demo_dir, tmp_path):
     resumed = _weights(run / "last.weights.h5")
     for a, b in zip(unbroken, resumed):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+class Trajectory(keras.callbacks.Callback):
+    """The trainable weights when training begins (after a resume's restore) and after every
+    step, as trained (before any averaging)."""
+
+    def on_train_begin(self, logs=None):
+        self.begin = self._trainable()
+        self.steps = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(self._trainable())
+
+    def _trainable(self):
+        return [keras.ops.convert_to_numpy(v) for v in self.model.trainable_variables]
+
+
+def test_averaged_weights_are_validated_and_checkpointed_and_resume(demo_dir, tmp_path):
+    """With `ema`, the checkpoints (so the export) and val_score hold the moving average of the
+    trained weights, computed here from every step's weights as Keras defines it (the first
+    step's weights, then m · average + (1 − m) · weights), across a stop and a --resume, which
+    restores the weights as trained (not their average)."""
+    config = replace(demo_config(), ema=0.6, steps_per_execution=1)
+    records_dir, run = str(demo_dir / "records"), tmp_path / "run"
+    before, after = Trajectory(), Trajectory()
+    train.train(records_dir, run, config, verbose=0, callbacks=[before, StopAfterFirstEpoch()])
+    train.train(records_dir, run, config, resume=True, verbose=0, callbacks=[after])
+    for restored, trained in zip(after.begin, before.steps[-1]):
+        np.testing.assert_allclose(restored, trained, rtol=1e-6, atol=1e-7)
+    steps = before.steps + after.steps
+    average = steps[0]
+    for weights in steps[1:]:
+        average = [config.ema * a + (1 - config.ema) * w for a, w in zip(average, weights)]
+    model, _ = train.load_trained(run, train.LAST)
+    saved = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    assert len(steps) == 12 and len(saved) == len(average)
+    for a, b in zip(average, saved):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(a - w).max() for a, w in zip(average, steps[-1])) > 1e-3
+    history = pd.read_csv(run / train.HISTORY)
+    assert history.val_score.iloc[-1] == pytest.approx(_fold_score(demo_dir, run, 0), abs=1e-9)
 
 
 def _usable_training_sequences(demo_dir: Path, val_fold: int) -> int:

@@ -25,6 +25,8 @@ from fingerspell.synthetic import handshapes
 from fingerspell.synthetic.phrases import PhraseGenerator
 
 MAX_PER_FILE = 1000
+# Beside the layout: each character's true frames, per parquet file (`letter_frames`).
+LETTER_FRAMES = "letter_frames"
 SPLITS = {"train": ("train.csv", "train_landmarks"),
           "supplemental": ("supplemental_metadata.csv", "supplemental_landmarks")}  # fmt: skip
 RIGHT_ARM, LEFT_ARM = (12, 14, 16), (11, 13, 15)  # pose shoulder, elbow, wrist
@@ -128,9 +130,12 @@ def _repeat_mark(n: int, k: int, rng) -> np.ndarray:
     return ramp[:, None] * np.array([side, 0, 0], np.float32)
 
 
-def hand_timeline(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Shapes [T, 21, 3] and wrist offsets [T, 3] for a whole phrase, idle frames included."""
-    shapes, offsets = [], []
+def hand_timeline(phrase: str, signer: Signer,
+                  rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Shapes [T, 21, 3] and wrist offsets [T, 3] for a whole phrase, idle frames included, and
+    each character's frames [len(phrase), 3]: where the hand starts moving towards it, where its
+    shape is reached, and where the next character's (or the lead-out) begins."""
+    shapes, offsets, spans, start = [], [], [], 0
     previous_shape = handshapes.load_templates()["rest_hand"][0]
     previous_offset = np.array([0.0, 4.0, 0.0], dtype=np.float32)  # starts below, rises into view
     lead_in = int(rng.integers(4, 20))
@@ -152,6 +157,8 @@ def hand_timeline(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndar
             pause = int(rng.integers(3, 12))
             shape = np.concatenate([shape, np.repeat(shape[-1:], pause, 0)])
             offset = np.concatenate([offset, np.repeat(offset[-1:], pause, 0)])
+        spans.append((start, start + k, start + len(shape)))
+        start += len(shape)
         # Each glyph is signed a little further along: the hand drifts across the phrase.
         shapes.append(shape)
         offsets.append(offset + np.float32(0.12) * i * np.array([1, 0.15, 0], np.float32))
@@ -162,7 +169,7 @@ def hand_timeline(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndar
     offsets.append(previous_offset + down * np.array([0, 4.0, 0], np.float32))
     shape, offset = np.concatenate(shapes), np.concatenate(offsets)
     wander = np.cumsum(rng.normal(0, 0.03, offset.shape), axis=0).astype(np.float32)
-    return shape, offset + wander
+    return shape, offset + wander, np.array(spans, np.int32).reshape(-1, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,10 +189,12 @@ def _elbow(shoulder: np.ndarray, wrist: np.ndarray, upper: float, fore: float) -
     return np.concatenate([elbow, np.repeat(shoulder[None, 2:], len(wrist), 0)], -1)
 
 
-def render(phrase: str, signer: Signer, rng: np.random.Generator) -> np.ndarray:
-    """float32 [T, 1629]: one sequence in the files' native column order."""
+def render(phrase: str, signer: Signer,
+           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """float32 [T, 1629]: one sequence in the files' native column order; and each character's
+    frames (`hand_timeline`)."""
     templates = handshapes.load_templates()
-    shape, offset = hand_timeline(phrase, signer, rng)
+    shape, offset, spans = hand_timeline(phrase, signer, rng)
     n = len(shape)
     sw, palm = signer.shoulder_width, signer.palm
     shoulders = np.array([signer.center_x, signer.shoulder_y, 0.0], np.float32)
@@ -212,7 +221,7 @@ def render(phrase: str, signer: Signer, rng: np.random.Generator) -> np.ndarray:
     groups = _camera(groups, signer)
     if signer.left_handed:
         groups = _mirror(groups, signer.center_x / signer.aspect)
-    return _to_columns(groups)
+    return _to_columns(groups), spans
 
 
 def _attach_arm(pose, hand, arm, sw, hand_points) -> None:
@@ -321,19 +330,35 @@ def signers_for(table: pd.DataFrame, seed: int) -> dict[int, Signer]:
 
 def render_file(
     rows: pd.DataFrame, signers: dict[int, Signer], seed: int, progress=None
-) -> pd.DataFrame:
-    """One parquet file's frame: index sequence_id, column frame, then the 1,629 coordinates."""
-    blocks, ids, frame_numbers = [], [], []
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One parquet file's frame (index sequence_id, column frame, then the 1,629 coordinates),
+    and its characters' frames (`LETTER_FRAMES`)."""
+    blocks, ids, frame_numbers, letters = [], [], [], []
     for row in (progress or (lambda x: x))(list(rows.itertuples(index=False))):
         rng = np.random.default_rng([seed, 3, int(row.sequence_id)])
-        frames = render(row.phrase, signers[int(row.participant_id)], rng)
+        frames, spans = render(row.phrase, signers[int(row.participant_id)], rng)
         blocks.append(frames)
         ids.append(np.full(len(frames), row.sequence_id, np.int64))
         frame_numbers.append(np.arange(len(frames), dtype=np.int16))
+        letters.append(pd.DataFrame({"sequence_id": row.sequence_id,
+                                     "position": np.arange(len(spans)),
+                                     "char": list(row.phrase), "start": spans[:, 0],
+                                     "formed": spans[:, 1], "end": spans[:, 2]}))  # fmt: skip
     table = pd.DataFrame(np.concatenate(blocks), columns=schema.COORDINATE_COLUMNS)
     table.insert(0, "frame", np.concatenate(frame_numbers))
     table.index = pd.Index(np.concatenate(ids), name=schema.INDEX_NAME)
-    return table
+    return table, pd.concat(letters, ignore_index=True)
+
+
+def letter_frames(data: str | Path) -> pd.DataFrame:
+    """Each character's true frames in a synthetic dataset (`render_file`'s second table): one row
+    per character, `start` ≤ `formed` < `end` frame numbers of its sequence."""
+    found = [path for _, folder in SPLITS.values()
+             for path in storage.glob(storage.join(str(data), LETTER_FRAMES, folder, "*.csv"))]
+    if not found:
+        raise FileNotFoundError(f"{data} has no {LETTER_FRAMES}/: not written by this synth")
+    return pd.concat([pd.read_csv(storage.readable(path)) for path in sorted(found)],
+                     ignore_index=True)  # fmt: skip
 
 
 def _ticking(items, bar):
@@ -344,9 +369,12 @@ def _ticking(items, bar):
 
 def _write_file(out: str, path: str, rows: pd.DataFrame, signers: dict[int, Signer], seed: int,
                 bar=None) -> int:  # fmt: skip
-    """Render one parquet file and write it whole (never half a file); its sequence count."""
+    """Render one parquet file and write it whole (never half a file), after its characters'
+    frames (so a file that exists has them); its sequence count."""
     ticking = (lambda items: _ticking(items, bar)) if bar is not None else None
-    table = render_file(rows, signers, seed, progress=ticking)
+    table, letters = render_file(rows, signers, seed, progress=ticking)
+    storage.write_text(storage.join(out, LETTER_FRAMES, str(Path(path).with_suffix(".csv"))),
+                       letters.to_csv(index=False))  # fmt: skip
     storage.write_bytes(storage.join(out, path),
                         table.to_parquet(engine="pyarrow", compression="snappy"))  # fmt: skip
     return len(rows)
@@ -366,6 +394,7 @@ def write_dataset(
     for split, table in tables.items():
         signers = signers_for(table, seed)
         storage.makedirs(storage.join(out, SPLITS[split][1]))
+        storage.makedirs(storage.join(out, LETTER_FRAMES, SPLITS[split][1]))
         files = table.groupby("path", sort=False)
         jobs += [(out, path, rows, signers, seed) for path, rows in files
                  if not storage.exists(storage.join(out, path))]  # fmt: skip

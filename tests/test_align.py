@@ -1,0 +1,153 @@
+"""`align`: each label character's frames from a run's CTC posteriors (ctc-segmentation)."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fingerspell import align, records, schema, train
+from fingerspell.model import N_CLASSES
+from fingerspell.reader import DataError
+
+
+def _posteriors(frames: int, emissions: dict[int, int]) -> np.ndarray:
+    """Log-probabilities [frames, classes]: blank everywhere, character c at frame f."""
+    probabilities = np.full((frames, N_CLASSES), 1e-4)
+    probabilities[:, schema.BLANK] = 1.0
+    for frame, character in emissions.items():
+        probabilities[frame] = 1e-4
+        probabilities[frame, character] = 1.0
+    return np.log(probabilities / probabilities.sum(1, keepdims=True))
+
+
+def test_each_character_is_placed_where_the_posteriors_emit_it():
+    label = np.array([3, 7, 7, 2])  # a double letter: a blank must part its two emissions
+    frames = [5, 12, 18, 25]
+    frame, start, log_prob = align.character_spans(
+        _posteriors(30, dict(zip(frames, label))), label)  # fmt: skip
+    assert frame.tolist() == frames
+    assert start.tolist() == [0, 9, 15, 22]  # the midpoints between emissions
+    assert (log_prob > np.log(0.5)).all()
+    # Emissions elsewhere move the alignment with them.
+    moved, _, _ = align.character_spans(_posteriors(30, dict(zip([2, 8, 20, 27], label))), label)
+    assert moved.tolist() == [2, 8, 20, 27]
+    # Four characters, the blanks around them and ctc-segmentation's start state: 10 frames.
+    assert align.character_spans(_posteriors(9, dict(zip([1, 3, 5, 7], label))), label) is None
+    assert align.character_spans(_posteriors(10, dict(zip([2, 4, 6, 8], label))), label) is not None
+
+
+def _run_align(run, records_dir) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fingerspell", "align", "--run", str(run),
+                           "--records", str(records_dir)], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+
+
+def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir, tmp_path):
+    records_dir = tmp_path / "records"
+    shutil.copytree(demo_dir / "records", records_dir)
+    done = _run_align(demo_dir / "run", records_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = align.load_alignments(str(records_dir))
+    meta = records.load_metadata(str(records_dir))
+    frames, chars = records.sequence_lengths(str(records_dir))
+    unaligned = int(done.stdout.split(" too short")[0].split(", ")[-1])
+    assert table.sequence_id.nunique() + unaligned == meta["written"]
+    assert f"{table.sequence_id.nunique()} sequences aligned" in done.stdout
+    assert len(table) <= chars.sum() and (unaligned > 0 or len(table) == chars.sum())
+    for _, spans in table.groupby("sequence_id"):
+        assert spans.position.tolist() == list(range(len(spans)))
+        assert spans.start.iloc[0] == 0 and (np.diff(spans.start) >= 0).all()
+        assert (spans.start.to_numpy()[1:] == spans.end.to_numpy()[:-1]).all()
+        assert ((spans.frame >= spans.start) & (spans.frame <= spans.end)).all()
+    assert table.end.max() <= frames.max()
+
+    written = {p: p.read_bytes() for p in (records_dir / align.ALIGNMENTS).glob("*.parquet")}
+    again = align.align(str(demo_dir / "run"), str(records_dir))
+    assert (again["aligned"], again["kept"]) == (0, len(written))
+    assert all(p.read_bytes() == data for p, data in written.items())
+
+    # Training reads the spans: with CutMix always on, phrases no sequence has appear.
+    from fingerspell import dataset
+    from fingerspell.config import Augmentation, Config
+    from fingerspell.features import model_landmarks
+
+    config = Config(max_frames=64, augment=Augmentation(**{**vars(Augmentation()), "cutmix": 1.0}))
+    augmenter = train.make_augmenter(str(records_dir), config)
+    assert augmenter.cutmixes
+    data = dataset.make_dataset(str(records_dir), [1, 2, 3], 16, 64, True,
+                                model_landmarks("model"), seed=1, augment=augmenter)  # fmt: skip
+    phrases = set(pd.read_csv(demo_dir / "data" / "train.csv").phrase)
+    labels = [schema.decode_indices(row) for _, batch, _ in data.take(2) for row in batch]
+    assert sum(label not in phrases for label in labels) > len(labels) // 2
+
+    other = tmp_path / "other"
+    shutil.copytree(demo_dir / "run", other)
+    model, _ = train.load_trained(other)
+    model.trainable_variables[0].assign(model.trainable_variables[0] + 1e-3)
+    model.save_weights(other / train.BEST)
+    with pytest.raises(DataError, match="aligned with other weights"):
+        align.align(str(other), str(records_dir))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cutmix_swaps_aligned_runs_of_characters_and_the_label_follows(seed):
+    """Frames marked with (sequence, character): the output is the first sequence's characters
+    before and after a run, the second's run in between, cut at the aligned boundaries, and
+    the label says the same."""
+    import tensorflow as tf
+
+    from fingerspell.augment import Augmenter
+    from fingerspell.config import Augmentation
+
+    def sequence(sequence_id, lengths):
+        starts = np.cumsum([0, *lengths[:-1]])
+        marks = np.concatenate([[sequence_id * 100 + i] * n for i, n in enumerate(lengths)])
+        frames = np.repeat(marks[:, None], 3, 1).astype(np.float32)
+        spans = pd.DataFrame({"sequence_id": sequence_id, "position": range(len(lengths)),
+                              "start": starts})  # fmt: skip
+        return frames, spans
+
+    first, spans1 = sequence(1, [3, 4, 2, 5, 3, 4])
+    second, spans2 = sequence(2, [2, 6, 3, 2, 4])
+    label1, label2 = np.arange(10, 16, dtype=np.int32), np.arange(30, 35, dtype=np.int32)
+    table = pd.concat([spans1, spans2])
+    augmenter = Augmenter(Augmentation(cutmix=1.0), 160, [0], alignments=table)
+    mixed_runs = 0
+    for n in range(30):
+        frames, label, sequence_id = augmenter.cutmix(
+            (tf.constant(first), tf.constant(label1), tf.constant(1, tf.int64)),
+            (tf.constant(second), tf.constant(label2), tf.constant(2, tf.int64)),
+            tf.constant([seed, n], tf.int64))  # fmt: skip
+        marks = frames.numpy()[:, 0].astype(int)
+        # One mark a character, in order of appearance: they are the label's characters.
+        characters = [m for i, m in enumerate(marks) if i == 0 or m != marks[i - 1]]
+        expected = [10 + m % 100 if m < 200 else 30 + m % 100 for m in characters]
+        assert label.numpy().tolist() == expected
+        assert int(sequence_id) == 1
+        from_second = [m for m in characters if m >= 200]
+        assert from_second and from_second == list(range(from_second[0], from_second[-1] + 1))
+        assert 1 <= len(from_second) <= len(label2) // 2
+        kept = [m for m in characters if m < 200]
+        assert len(kept) >= len(label1) - len(label1) // 2
+        mixed_runs += len(set(characters)) != len(label1)
+        # Each character keeps all its frames.
+        for m in characters:
+            lengths = [3, 4, 2, 5, 3, 4] if m < 200 else [2, 6, 3, 2, 4]
+            assert (marks == m).sum() == lengths[m % 100]
+    assert mixed_runs > 0
+
+    # A partner without an alignment, or a phrase over the budget: the first is kept.
+    alone = Augmenter(Augmentation(cutmix=1.0), 160, [0], alignments=spans1)
+    frames, label, _ = alone.cutmix((tf.constant(first), tf.constant(label1), tf.constant(1)),
+                                    (tf.constant(second), tf.constant(label2), tf.constant(2)),
+                                    tf.constant([seed, 0], tf.int64))  # fmt: skip
+    assert label.numpy().tolist() == label1.tolist()
+    tight = Augmenter(Augmentation(cutmix=1.0), 160, [0], max_phrase=6, alignments=table)
+    for n in range(10):
+        _, label, _ = tight.cutmix((tf.constant(first), tf.constant(label1), tf.constant(1)),
+                                   (tf.constant(second), tf.constant(label2), tf.constant(2)),
+                                   tf.constant([seed, n], tf.int64))  # fmt: skip
+        assert len(label.numpy()) <= 6
