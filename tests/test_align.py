@@ -1,8 +1,6 @@
 """`align`: each label character's frames from a run's CTC posteriors (ctc-segmentation)."""
 
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -39,23 +37,15 @@ def test_each_character_is_placed_where_the_posteriors_emit_it():
     assert align.character_spans(_posteriors(10, dict(zip([2, 4, 6, 8], label))), label) is not None
 
 
-def _run_align(run, records_dir) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fingerspell", "align", "--run", str(run),
-                           "--records", str(records_dir)], capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
-
-
 def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir, tmp_path):
     records_dir = tmp_path / "records"
     shutil.copytree(demo_dir / "records", records_dir)
-    done = _run_align(demo_dir / "run", records_dir)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = align.align(str(demo_dir / "run"), str(records_dir))  # the command: test_cli
     table = align.load_alignments(str(records_dir))
     meta = records.load_metadata(str(records_dir))
     frames, chars = records.sequence_lengths(str(records_dir))
-    unaligned = int(done.stdout.split(" too short")[0].split(", ")[-1])
-    assert table.sequence_id.nunique() + unaligned == meta["written"]
-    assert f"{table.sequence_id.nunique()} sequences aligned" in done.stdout
+    unaligned = done["unaligned"]
+    assert table.sequence_id.nunique() == done["aligned"] == meta["written"] - unaligned
     assert len(table) <= chars.sum() and (unaligned > 0 or len(table) == chars.sum())
     for _, spans in table.groupby("sequence_id"):
         assert spans.position.tolist() == list(range(len(spans)))

@@ -124,12 +124,18 @@ def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_
         train.train(str(records), run, Config.load(str(run / "config.json")), resume=True)
 
 
-@once
-def test_a_plan_on_two_processes_is_one_report_of_every_device(demo_dir):
-    first, second = _finish(_start(demo_dir / "records", 2, "--plan"))
-    assert "DataParallel over 4 devices in 2 processes" in first
-    assert "steps_per_epoch: " in first and "global batch 16" in first
-    assert "steps_per_epoch" not in second
+def test_a_plan_counts_every_device_of_every_process(demo_dir):
+    """What `train --plan` and `train` build on: two processes of 2 devices plan as one of 4.
+    (`--plan` itself on two processes, one report from process 0: BENCHMARKS.md.)"""
+    from fingerspell import devices, records
+
+    meta, config = records.load_metadata(str(demo_dir / "records")), Config(batch_size=4)
+    one = train.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False))
+    two = train.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False, 2, 1))
+    assert (two.global_batch, two.steps_per_epoch, two.learning_rate) == (
+        one.global_batch, one.steps_per_epoch, one.learning_rate)
+    assert two.distribution == "DataParallel over 4 devices in 2 processes"
+    assert (two.devices, two.processes) == (4, 2)
 
 
 @once
@@ -147,8 +153,10 @@ def test_a_process_that_never_joins_ends_the_others_with_a_message(demo_dir, tmp
 
 @once
 def test_several_processes_need_jax(demo_dir, tmp_path):
-    done = subprocess.run(_command(demo_dir / "records", "--out", str(tmp_path / "run"),
-                                   "--num-processes", "2", "--backend", "tensorflow"),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode != 0 and "--backend jax" in done.stderr
+    """Checked before anything joins or is written (this process runs TensorFlow)."""
+    from fingerspell import cli
+
+    with pytest.raises(SystemExit, match="--backend jax"):
+        cli.main(["train", "--records", str(demo_dir / "records"), "--out", str(tmp_path / "run"),
+                  "--num-processes", "2", "--backend", "tensorflow"])  # fmt: skip
     assert not (tmp_path / "run").exists()
