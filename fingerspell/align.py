@@ -70,8 +70,7 @@ def load_alignments(records_dir: str) -> pd.DataFrame:
 def _options(run: str, config) -> dict:
     from fingerspell import train
 
-    best = storage.join(run, train.BEST)
-    weights = best if storage.exists(best) else storage.join(run, train.LAST)
+    weights = train.weights_file(run)  # the file `load_trained` loads
     return {"weights_sha256": hashlib.sha256(storage.read_bytes(weights)).hexdigest(),
             "max_frames": config.max_frames, "model_landmarks": config.model_landmarks}
 

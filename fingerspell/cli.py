@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.plan:
         plan = train.project_run(args.records, config)
         if devices.local_hardware().writes:  # one report for a multi-process run
-                print("\n".join(f"{name}: {value:.4g}" if isinstance(value, float) else
+            print("\n".join(f"{name}: {value:.4g}" if isinstance(value, float) else
                              f"{name}: {value}" for name, value in plan.items()))  # fmt: skip
         return
     if args.out is None:

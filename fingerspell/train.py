@@ -254,15 +254,13 @@ def train(
 
     train_folds, val_folds = training_folds(meta, config)
     steps = info.steps_per_epoch
-    batch = config.batch_size * hardware.local_devices  # this process's rows of a global batch
-    part = (hardware.process_index, hardware.processes)
     first_epoch = _resumed_epoch(run) if resume else 0
     landmarks = model_landmarks(config.model_landmarks)
 
     augmenter = make_augmenter(records_dir, config, speaks=hardware.writes)
 
     def epoch_data(epoch):
-        return _augmented_batches(records_dir, train_folds, batch, config, epoch, part,
+        return _augmented_batches(records_dir, train_folds, config, epoch, hardware,
                                   augmenter).take(steps)  # fmt: skip
 
     # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
@@ -350,12 +348,10 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     meta = records.load_metadata(records_dir)
     info = plan_run(meta, config, hardware)
     train_folds, _ = training_folds(meta, config)
-    batch = config.batch_size * hardware.local_devices  # this process's rows of a global batch
-    part = (hardware.process_index, hardware.processes)
     augmenter = make_augmenter(records_dir, config, speaks=hardware.writes)
-    batches = iter(_augmented_batches(records_dir, train_folds, batch, config, 0, part, augmenter))
+    batches = iter(_augmented_batches(records_dir, train_folds, config, 0, hardware, augmenter))
     frames, labels, _ = next(batches)  # fills the shuffle buffer: not part of the timed rate
-    input_rate = _sequences_per_second(batches, batch) * hardware.processes
+    input_rate = _sequences_per_second(batches, len(frames)) * hardware.processes
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
     keras.utils.set_random_seed(config.seed)  # every process starts from the same weights
@@ -410,14 +406,16 @@ def make_augmenter(records_dir: str, config: Config, speaks: bool = True):
     return Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase, alignments)
 
 
-def _augmented_batches(records_dir: str, folds: list[int], batch: int, config: Config, epoch: int,
-                       part: tuple[int, int], augmenter) -> tf.data.Dataset:  # fmt: skip
-    """One epoch of training batches, reshuffled and augmented from seed + epoch (so a resumed
-    run sees the same data); `part`: this process's rows of each (`dataset.make_dataset`)."""
+def _augmented_batches(records_dir: str, folds: list[int], config: Config, epoch: int,
+                       hardware: devices.Hardware, augmenter) -> tf.data.Dataset:  # fmt: skip
+    """One epoch of this process's training batches: its rows of each global batch (every local
+    device's per-device batch; `dataset.make_dataset`'s `part`), reshuffled and augmented from
+    seed + epoch (so a resumed run sees the same data)."""
     landmarks = model_landmarks(config.model_landmarks)
     return dataset.make_dataset(
-        records_dir, folds, batch, config.max_frames, True, landmarks, config.max_phrase,
-        seed=config.seed + epoch, augment=augmenter, part=part,
+        records_dir, folds, config.batch_size * hardware.local_devices, config.max_frames, True,
+        landmarks, config.max_phrase, seed=config.seed + epoch, augment=augmenter,
+        part=(hardware.process_index, hardware.processes),
     )  # fmt: skip
 
 
@@ -579,13 +577,20 @@ def _wandb_callback(run: str, config: Config, info: devices.RunInfo) -> keras.ca
     return WandbMetricsLogger()
 
 
+def weights_file(run: str, weights: str = BEST) -> str:
+    """The run's weights file of that name, or its last weights where there is none (a run
+    without validation, or killed before its first best)."""
+    path = storage.join(run, weights)
+    return path if storage.exists(path) else storage.join(run, LAST)
+
+
 def load_trained(run: str, weights: str = BEST) -> tuple[keras.Model, Config]:
-    """The model of a run folder, rebuilt from its config and loaded with its weights."""
+    """The model of a run folder, rebuilt from its config and loaded with its weights
+    (`weights_file`)."""
     config = Config.load(storage.join(run, "config.json"))
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(config)
-    path = storage.join(run, weights)
-    model.load_weights(path if storage.exists(path) else storage.join(run, LAST))
+    model.load_weights(weights_file(run, weights))
     return model, config
 
 

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from fingerspell import train
 from fingerspell.config import Config
 from tests.conftest import once
+from tests.test_train import _weights
 
 TRAIN = ["--epochs", "2", "--batch-size", "4", "--max-frames", "64", "--backend", "jax"]
 
@@ -54,14 +54,6 @@ def _finish(started: list[subprocess.Popen]) -> list[str]:
     for process, (_, err) in zip(started, outputs):
         assert process.returncode == 0, err[-3000:]
     return [out + err for out, err in outputs]
-
-
-def _weights(path: Path) -> list[np.ndarray]:
-    arrays = []
-    with h5py.File(path, "r") as file:
-        file.visititems(lambda name, item: arrays.append(item[()])
-                        if isinstance(item, h5py.Dataset) else None)  # fmt: skip
-    return arrays
 
 
 @pytest.fixture(scope="module")
