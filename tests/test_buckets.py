@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fingerspell import check, export, records, storage, train
+from fingerspell import check, environment, export, reader, records, storage, train
 from tests.conftest import demo_config
 from tests.test_train import StopAfterFirstEpoch
 
@@ -43,6 +43,20 @@ def test_preprocess_into_a_bucket_resumes_to_the_same_files(synth_dir, bucket, t
     for meta in (written, read_back):
         meta.pop("last_run")
     assert read_back == written
+    assert not (tmp_path / "gs:").exists()
+
+
+def test_the_synthetic_default_is_written_into_a_bucket_once(bucket, tmp_path, monkeypatch):
+    """Notebook 1's DATA = "synthetic" (and "auto" without Kaggle's data) with SHARED a bucket."""
+    monkeypatch.chdir(tmp_path)
+    target = f"{bucket}/data/synthetic"
+    assert environment.resolve_data("synthetic", target, sequences=12) == target
+    table = reader.read_metadata(target)
+    assert len(table) == 12 and storage.exists(storage.join(target, table.path[0]))
+    marked = storage.join(target, table.path[0])
+    storage.write_bytes(marked, b"kept")  # a file it rewrote would lose the mark
+    assert environment.resolve_data("auto", target, sequences=12) == target
+    assert storage.read_bytes(marked) == b"kept"
     assert not (tmp_path / "gs:").exists()
 
 

@@ -43,21 +43,16 @@ def real_sized_data(folder: Path) -> str:
     return str(folder)
 
 
-@pytest.mark.parametrize("where", ["local", "bucket"])
-def test_notebooks_run_top_to_bottom(tmp_path, where, request):
-    """Each notebook finds what the one before wrote through `SHARED` alone: a folder, then a
-    gs:// bucket (the emulator; the kernels inherit its environment). In the folder the data has
-    the real data's size, and RECIPE "auto" must choose `competition`; the bucket gets the
-    synthetic default and `demo`."""
+def test_notebooks_run_top_to_bottom(tmp_path, bucket):
+    """Each notebook finds what the one before wrote through `SHARED` alone, here a gs:// bucket
+    (the emulator; the kernels inherit its environment). The data has the real data's size, so
+    RECIPE "auto" must choose `competition`. (One pass: the synthetic default's `DATA` is
+    `environment.resolve_data`'s, tested in test_buckets.)"""
     import papermill
 
     folder = tmp_path / "colab"  # the kernels' working folder: empty, like a new Colab session
     folder.mkdir()
-    if where == "bucket":
-        shared, data, recipe = request.getfixturevalue("bucket"), "synthetic", "demo"
-    else:
-        shared, data = str(tmp_path / "shared"), real_sized_data(tmp_path / "kaggle")
-        recipe = "competition"
+    shared, data, recipe = bucket, real_sized_data(tmp_path / "kaggle"), "competition"
     parameters = {
         "01_preprocess_tfrecords": {"DATA": data, "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
         "02_train_model": {"PRESET": "tiny", "EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64,
@@ -94,4 +89,4 @@ def test_notebooks_run_top_to_bottom(tmp_path, where, request):
     assert transcripts.video.tolist() == ["photos"] and transcripts.text[0] != ""
     assert storage.read_bytes(transcripts.picture[0])[:4] == b"\x89PNG"
     # Everything went to SHARED; from a bucket, the download cell copies submission.zip here.
-    assert [p.name for p in folder.iterdir()] == (["submission.zip"] if where == "bucket" else [])
+    assert [p.name for p in folder.iterdir()] == ["submission.zip"]

@@ -343,10 +343,10 @@ def _resume(records: Path, run: Path) -> str:
 
 @once
 def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp_path):
-    """SIGKILL mid-epoch, then `train --resume` in a fresh process: the finished epochs' rows
-    stay as they were, only the remaining epochs run, and the weights equal an unbroken run's.
-    Then a kill while the backup itself is written (its file cut short, as a kill mid-write
-    leaves it): the run resumes from the backup before it."""
+    """SIGKILL during epoch 3, with the backup of epoch 2 then cut short (as a kill mid-write
+    leaves it), and `train --resume` in a fresh process: the run resumes from the backup before
+    (epoch 1), the finished epochs' rows stay as they were, and the weights equal an unbroken
+    run's."""
     records = demo_dir / "records"
     unbroken = tmp_path / "unbroken"
     done = subprocess.run(_train_command(records, unbroken), capture_output=True, text=True,
@@ -354,22 +354,14 @@ def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp
     assert done.returncode == 0, done.stderr[-3000:]
     expected = _weights(unbroken / train.LAST)
 
-    killed = tmp_path / "killed"
-    _kill_after(records, killed, epochs_done=1)
-    first_row = (killed / train.HISTORY).read_text().splitlines()[:2]
-    output = _resume(records, killed)
-    assert "Epoch 2/4" in output and "Epoch 1/4" not in output
-    assert (killed / train.HISTORY).read_text().splitlines()[:2] == first_row
-    assert pd.read_csv(killed / train.HISTORY).epoch.tolist() == [0, 1, 2, 3]
-    for a, b in zip(expected, _weights(killed / train.LAST)):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
-
     cut = tmp_path / "cut"
     _kill_after(records, cut, epochs_done=2)
+    first_row = (cut / train.HISTORY).read_text().splitlines()[:2]
     backup = cut / train.BACKUP / train.BACKUP_WEIGHTS
     backup.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
     output = _resume(records, cut)
     assert "Epoch 2/4" in output and "Epoch 1/4" not in output  # from the backup before
+    assert (cut / train.HISTORY).read_text().splitlines()[:2] == first_row
     assert pd.read_csv(cut / train.HISTORY).epoch.tolist() == [0, 1, 2, 3]
     for a, b in zip(expected, _weights(cut / train.LAST)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
