@@ -1,19 +1,26 @@
-"""Score a submission on words spelled with REAL MediaPipe frames (the SILFA letters).
+"""Score a submission on honest development sets of REAL MediaPipe frames, held out by source.
 
     python benchmarks/real_transfer.py --submission demo/submission.zip
-    python benchmarks/real_transfer.py --submission demo/submission.zip --other-signers
+    python benchmarks/real_transfer.py --submission demo/submission.zip --videos CLIP.mp4...
 
-Each word is built from `../shared/data/silfa` (one real signer's letters a–z, MediaPipe Holistic
-output): for every letter a run of that letter's consecutive frames (4 to 12 frames, random
-start), body and face included, in the competition layout (`train.csv`, one parquet file). A
-repeated letter ("ll", "ss") is signed as signers do, with the hand slid half a palm sideways for
-the second one (SILFA holds each letter once; two runs of the same frames would show no second
-letter at all, to any reader). The words are the synthetic generator's English vocabulary, so
-only the frames are new. `check` then runs the submission exactly as the competition's evaluator
-does. With `--other-signers` the signing hand in those frames is replaced, letter by letter, by
-MediaPipe's landmarks of photos of three other people (ASL-HG persons 8–10, whom the generator
-never uses; `tools/data/README.md`), on the same wrist at the same palm size. Both are
-development sets: never train on them.
+Sets (each written in the competition layout under `--work`, then run by `check` exactly as the
+competition's evaluator runs a submission):
+- **silfa words / silfa strings**: SILFA's held-out frames (`handshapes.silfa_parts`: the last
+  40 % of each letter's recording, which no template comes from), one real signer, body and face
+  included. Each letter is a run of 4–12 consecutive held-out frames (fewer where fewer were held
+  out). Words are the generator's English vocabulary; strings are random letters (3–8), so no
+  vocabulary helps. A repeated letter is slid half a palm sideways, as signers do.
+- **unseen words / unseen strings**: the same frames with the signing hand replaced, letter by
+  letter, by MediaPipe's landmarks of a photo of a person from a source the generator never uses
+  (`tools/data/roboflow_hands.parquet`, Roboflow's American Sign Language Letters, about six
+  people, phone photos), on the same wrist at the same palm size (on the pose's wrist where
+  SILFA's hand was lost for the whole run, as for most n's). Photos MediaPipe calls a left hand
+  are mirrored to the right. Their holds are stills: within a letter only the wrist moves.
+- **video** (with `--videos`): real recordings of one word each, through `landmarks` (MediaPipe
+  Holistic, cached under `--work`), the word from the file name (`VIDEO_WORDS` where it is not).
+
+Prints the score of each set, per-letter read rates, the commonest confusions and, for video,
+the frames in which Holistic found a hand; writes `--work/summary.json`. Never train on any of it.
 """
 
 from __future__ import annotations
@@ -36,28 +43,41 @@ from fingerspell.synthetic.handshapes import SILFA_ASPECT
 RIGHT_HAND = schema.group_indices("right_hand")
 POSE_WRIST = schema.OFFSETS["pose"] + 16
 POSE_ON_HAND = [schema.OFFSETS["pose"] + i for i in (18, 20, 22)]
+VIDEO_WORDS = {"badf": "bad"}  # ASLearn's file names that are not the word spelled
+MISSING = "·"  # a letter read as nothing, or a letter read where there was none
 
 
-def real_words(silfa: str | Path, out: str | Path, n_words: int = 300, seed: int = 0,
-               photo_hands: pd.DataFrame | None = None) -> Path:  # fmt: skip
-    """Write `n_words` fingerspelled words in the competition layout into `out`. With
-    `photo_hands` (rows of `tools/photo_hands.py`), each word's signing hand is another person's:
-    their photo of each letter, placed on the SILFA frames' wrist at SILFA's palm size."""
+def held_out_letters(silfa: str | Path) -> dict[str, np.ndarray]:
+    """Each SILFA letter's held-out frames [n, 1629]."""
+    return {s.phrase: handshapes.silfa_parts(s.frames)[1]
+            for s in reader.read_silfa(silfa, schema.COORDINATE_COLUMNS)}  # fmt: skip
+
+
+def texts(kind: str, letters: str, n: int, rng) -> list[str]:
+    """`n` words of the generator's vocabulary, or `n` random strings of 3–8 letters."""
+    if kind == "words":
+        vocabulary = [w for w in phrases.WORDS if set(w) <= set(letters)]
+        return [str(w) for w in rng.choice(vocabulary, n, replace=n > len(vocabulary))]
+    alphabet = np.array(list(letters))
+    return ["".join(rng.choice(alphabet, int(rng.integers(3, 9)))) for _ in range(n)]
+
+
+def write_set(letters: dict[str, np.ndarray], words: list[str], out: str | Path, seed: int = 0,
+              photo_hands: pd.DataFrame | None = None) -> Path:  # fmt: skip
+    """Spell `words` with the letters' frames in the competition layout into `out`; with
+    `photo_hands` (rows of `tools/photo_hands.py`), each letter's signing hand is one of those
+    photos instead, placed on the frames' wrist at their palm size."""
     rng = np.random.default_rng(seed)
-    photo_rng = np.random.default_rng([seed, 1])  # the SILFA frames stay the same with or without
-    letters = {s.phrase: s.frames for s in reader.read_silfa(silfa, schema.COORDINATE_COLUMNS)}
-    vocabulary = [w for w in phrases.WORDS if set(w) <= set(letters)]
-    words = rng.choice(vocabulary, n_words, replace=n_words > len(vocabulary))
-    people = [0] if photo_hands is None else sorted(photo_hands.person.unique())
+    photo_rng = np.random.default_rng([seed, 1])  # the frames stay the same with or without
+    palm = _palm(np.concatenate(list(letters.values())))
     out = Path(out)
     (out / "train_landmarks").mkdir(parents=True, exist_ok=True)
     tables, rows = [], []
     for number, word in enumerate(words):
-        sequence_id, person = 1_000_000 + number, int(people[number % len(people)])
+        sequence_id = 1_000_000 + number
         runs = [_letter_run(letters[c], rng) for c in word]
         if photo_hands is not None:
-            theirs = photo_hands[photo_hands.person == person]
-            runs = [_with_hand(run, _photo_hand(theirs, c, photo_rng))
+            runs = [_with_hand(run, _photo_hand(photo_hands, c, photo_rng), palm)
                     for c, run in zip(word, runs, strict=True)]  # fmt: skip
         runs = [_slid(run) if i and c == word[i - 1] else run
                 for i, (c, run) in enumerate(zip(word, runs))]  # fmt: skip
@@ -66,30 +86,38 @@ def real_words(silfa: str | Path, out: str | Path, n_words: int = 300, seed: int
         table.insert(0, "frame", np.arange(len(frames), dtype=np.int16))
         table.index = pd.Index(np.full(len(frames), sequence_id), name=schema.INDEX_NAME)
         tables.append(table)
-        rows.append({"path": "train_landmarks/0.parquet", "file_id": 0, "participant_id": person,
-                     "sequence_id": sequence_id, "phrase": str(word)})  # fmt: skip
+        rows.append({"path": "train_landmarks/0.parquet", "file_id": 0, "participant_id": 0,
+                     "sequence_id": sequence_id, "phrase": word})  # fmt: skip
     pd.concat(tables).to_parquet(out / "train_landmarks" / "0.parquet")
     pd.DataFrame(rows, columns=schema.CSV_COLUMNS).to_csv(out / "train.csv", index=False)
     return out
 
 
 def _photo_hand(photos: pd.DataFrame, letter: str, rng) -> np.ndarray:
-    """[21, 3] one of the person's photos of `letter` (square photos: x, y, z share one unit)."""
+    """[21, 3] one photo of `letter`, as a right hand (x, y, z in one unit)."""
     theirs = photos[photos.letter == letter]
-    return handshapes.photo_points(theirs.iloc[[int(rng.integers(len(theirs)))]])[0]
+    row = theirs.iloc[[int(rng.integers(len(theirs)))]]
+    hand = handshapes.photo_points(row)[0]
+    if row.handedness.iloc[0] == "Right":  # MediaPipe's label assumes a mirrored image
+        hand[:, 0] = -hand[:, 0]
+    return hand
 
 
-def _with_hand(run: np.ndarray, shape: np.ndarray) -> np.ndarray:
+def _with_hand(run: np.ndarray, shape: np.ndarray, palm: float) -> np.ndarray:
     """The run with its signing hand replaced by `shape`: same wrist, same palm length (3D, the
-    run's median), frames without a hand stay without one; the pose's hand points follow."""
+    run's median), frames without a hand stay without one; the pose's hand points follow. A run
+    in which SILFA's hand was never found (most of n's) gets it on the pose's wrist at `palm`:
+    the photo's hand was found, and a letter nobody can see measures nothing."""
     isotropic = np.array([SILFA_ASPECT, 1, SILFA_ASPECT], np.float32)
     hand = schema.points(run, RIGHT_HAND) * isotropic
     lengths = np.linalg.norm(hand[:, 9] - hand[:, 0], axis=-1)
-    if np.isnan(lengths).all():  # MediaPipe lost the hand for the whole run: nothing to replace
-        return run
-    palm = np.nanmedian(lengths)
+    if np.isnan(lengths).all():
+        wrist = schema.points(run, [POSE_WRIST])[:, 0] * isotropic
+        wrist[:, 2] = 0.0  # a hand's z is relative to its wrist
+    else:
+        wrist, palm = hand[:, 0], np.nanmedian(lengths)
     local = (shape - shape[0]) * palm / np.linalg.norm(shape[9] - shape[0])
-    new = (hand[:, :1] + local) / isotropic  # [T, 21, 3]; NaN where the run lost the hand
+    new = (wrist[:, None] + local) / isotropic  # [T, 21, 3]; NaN where the run lost the hand
     run = run.copy()
     for axis in range(3):
         run[:, [axis * schema.N_LANDMARKS + i for i in RIGHT_HAND]] = new[..., axis]
@@ -99,8 +127,14 @@ def _with_hand(run: np.ndarray, shape: np.ndarray) -> np.ndarray:
     return run
 
 
+def _palm(frames: np.ndarray) -> float:
+    """Median 3D palm length of the signing hand, isotropic units."""
+    hand = schema.points(frames, RIGHT_HAND) * [SILFA_ASPECT, 1, SILFA_ASPECT]
+    return float(np.nanmedian(np.linalg.norm(hand[:, 9] - hand[:, 0], axis=-1)))
+
+
 def _letter_run(frames: np.ndarray, rng) -> np.ndarray:
-    """A run of 4–12 consecutive frames of one letter (its whole recording if shorter)."""
+    """A run of 4–12 consecutive frames of one letter (all of them if fewer)."""
     length = min(len(frames), int(rng.integers(4, 13)))
     start = int(rng.integers(0, len(frames) - length + 1))
     return frames[start : start + length]
@@ -109,9 +143,12 @@ def _letter_run(frames: np.ndarray, rng) -> np.ndarray:
 def _slid(run: np.ndarray, palms: float = 0.5) -> np.ndarray:
     """The run with the signing hand moved `palms` palm lengths sideways (x, image-normalised)."""
     hand = schema.points(run, RIGHT_HAND) * [SILFA_ASPECT, 1, SILFA_ASPECT]
-    palm = np.nanmedian(np.linalg.norm(hand[:, 9, :2] - hand[:, 0, :2], axis=-1))
+    lengths = np.linalg.norm(hand[:, 9, :2] - hand[:, 0, :2], axis=-1)
+    if np.isnan(lengths).all():
+        return run
     run = run.copy()
-    run[:, RIGHT_HAND + [POSE_WRIST] + POSE_ON_HAND] += np.float32(palms * palm / SILFA_ASPECT)
+    run[:, RIGHT_HAND + [POSE_WRIST] + POSE_ON_HAND] += np.float32(
+        palms * np.nanmedian(lengths) / SILFA_ASPECT)
     return run
 
 
@@ -127,36 +164,91 @@ def letters_read(results: pd.DataFrame) -> pd.Series:
     return pd.Series({c: read[c] / seen[c] for c in sorted(seen)}).sort_values()
 
 
+def confusions(results: pd.DataFrame, top: int = 8) -> list[tuple[str, int]]:
+    """The commonest edits, "t→p" (read as), "n→·" (not read), "·→e" (read, not there)."""
+    edits = Counter()
+    for truth, prediction in zip(results.phrase, results.prediction, strict=True):
+        for op, i, j in Levenshtein.editops(truth, prediction):
+            was = truth[i] if op != "insert" else MISSING
+            read = prediction[j] if op != "delete" else MISSING
+            edits[f"{was}→{read}"] += 1
+    return edits.most_common(top)
+
+
+def video_set(videos: list[str], work: Path) -> Path:
+    """The clips through `landmarks` into `work` (kept between runs: it resumes)."""
+    from fingerspell import video
+
+    names = [Path(v).stem for v in videos]
+    words = pd.DataFrame({"video": [Path(v).name for v in videos],
+                          "phrase": [VIDEO_WORDS.get(n, n) for n in names]})  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    words.to_csv(work / "words.csv", index=False)
+    video.landmarks(videos, str(work / "data"), phrases=str(work / "words.csv"), workers=2)
+    return work / "data"
+
+
+def hand_frames(data: Path) -> pd.DataFrame:
+    """Per sequence: frames, and frames in which Holistic found either hand."""
+    hands = schema.group_indices("left_hand") + schema.group_indices("right_hand")
+    columns = schema.columns_for(hands)
+    rows = []
+    for s in reader.iter_sequences(data, columns):
+        found = np.isfinite(s.frames[:, : len(hands)]).any(axis=1)
+        rows.append({"sequence_id": s.sequence_id, "frames": len(found),
+                     "with a hand": int(found.sum())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def score_set(name: str, submission: str, data: Path, report_dir: Path) -> dict:
+    report = check.check(submission, data, report_dir)
+    results = check.load_predictions(report_dir)
+    rates = letters_read(results)
+    out = {"set": name, "sequences": len(results), "score": round(report["score"], 4),
+           "empty": round(float((results.prediction == schema.FALLBACK).mean()), 3),
+           "letters": {c: round(r, 2) for c, r in rates.items()},
+           "confusions": confusions(results)}  # fmt: skip
+    if name == "video":
+        seen = hand_frames(data).merge(results[["sequence_id", "phrase", "prediction"]])
+        seen["share"] = (seen["with a hand"] / seen.frames).round(2)
+        most = seen[seen.share > 0.5]
+        out["clips"] = seen.drop(columns="sequence_id").to_dict("records")
+        out["score, hand in most frames"] = (round(metric.score(most.phrase, most.prediction), 4)
+                                             if len(most) else None)  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submission", required=True, help="submission.zip or its folder")
     parser.add_argument("--silfa", default=str(SILFA_DEFAULT))
-    parser.add_argument("--work", default="runs/real_transfer", help="words and report folder")
-    parser.add_argument("--words", type=int, default=300)
+    parser.add_argument("--work", default="runs/real_transfer", help="sets and reports folder")
+    parser.add_argument("--sequences", type=int, default=300, help="per set")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--other-signers", action="store_true",
-                        help="sign with the hands of the photographed people the generator never "
-                             "uses (ASL-HG 8, 9, 10) instead of SILFA's signer")  # fmt: skip
+    parser.add_argument("--videos", nargs="*", default=[], help="clips, each one word")
     args = parser.parse_args()
-    hands = None
-    if args.other_signers:
-        hands = pd.read_parquet(handshapes.PHOTO_HANDS)
-        hands = hands[~hands.person.isin(handshapes.PHOTO_PEOPLE)]
-    data = real_words(args.silfa, Path(args.work) / "data", args.words, args.seed, hands)
-    report = check.check(args.submission, data, Path(args.work) / "report")
-    results = pd.read_csv(Path(args.work) / "report" / "predictions.csv", keep_default_na=False)
-    empty = float((results.prediction == schema.FALLBACK).mean())
-    print(json.dumps({"score": round(report["score"], 4), "empty_decodes": round(empty, 3),
-                      "words": len(results)}))  # fmt: skip
-    if hands is not None:
-        people = pd.read_csv(data / "train.csv")[["sequence_id", "participant_id"]]
-        by_person = results.merge(people).groupby("participant_id").apply(
-            lambda r: metric.score(r.phrase, r.prediction), include_groups=False)
-        print("score by person:", " ".join(f"P{p} {v:.3f}" for p, v in by_person.items()))
-    rates = letters_read(results)
-    print("letters read (share of occurrences):",
-          " ".join(f"{c} {r:.2f}" for c, r in rates.items()))  # fmt: skip
-    print(results[["phrase", "prediction"]].head(12).to_string(index=False))
+    work = Path(args.work)
+    letters = held_out_letters(args.silfa)
+    unseen = pd.read_parquet(handshapes.UNSEEN_HANDS)
+    sets = {}
+    for number, kind in enumerate(("words", "strings")):
+        spelled = texts(kind, "".join(letters), args.sequences,
+                        np.random.default_rng([args.seed, number]))  # fmt: skip
+        sets[f"silfa {kind}"] = write_set(letters, spelled, work / f"silfa-{kind}", args.seed)
+        sets[f"unseen {kind}"] = write_set(letters, spelled, work / f"unseen-{kind}", args.seed,
+                                           unseen)  # fmt: skip
+    if args.videos:
+        sets["video"] = video_set(args.videos, work / "video")
+    summary = [score_set(name, args.submission, data, data.parent / f"{data.name}-report")
+               for name, data in sets.items()]  # fmt: skip
+    (work / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    print(pd.DataFrame(summary)[["set", "sequences", "score", "empty"]].to_markdown(index=False))
+    print(pd.DataFrame({s["set"]: s["letters"] for s in summary}).T.to_markdown(floatfmt=".2f"))
+    for s in summary:
+        print(f"{s['set']}: commonest edits", ", ".join(f"{e} {n}" for e, n in s["confusions"]))
+        if "clips" in s:
+            print(pd.DataFrame(s["clips"]).to_markdown(index=False))
+            print("score over clips with a hand in most frames:", s["score, hand in most frames"])
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 
     python benchmarks/transfer_gap.py --synthetic demo/data
 
-Builds the real-frame words of `real_transfer.py` (SILFA letters), reads as many synthetic train
-sequences, runs `LandmarkFeatures` on both and prints, per feature group (the signing hand relative
-to its wrist, its frame deltas, the sequence-normalised positions of hands, pose and lips), the
-spread of the values, the share at the ±10 clip and the share that are exactly 0 (not seen), plus
-the frame mask's share, which hand the layer signs with, and frames per character.
+Builds the real-frame words of `real_transfer.py` (SILFA's held-out frames), reads as many
+synthetic train sequences, runs `LandmarkFeatures` on both and prints, per feature group (the
+signing hand relative to its wrist, its frame deltas, the sequence-normalised positions of
+hands, pose and lips), the spread of the values, the share at the ±10 clip and the share that are
+exactly 0 (not seen), plus the frame mask's share, which hand the layer signs with, and frames
+per character.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def describe(sequences: list[schema.Sequence], landmarks: list[int]) -> dict[str
 
 
 def main() -> None:
-    from real_transfer import real_words
+    from real_transfer import held_out_letters, texts, write_set
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic", required=True, help="a synthetic dataset folder")
@@ -71,7 +72,9 @@ def main() -> None:
     args = parser.parse_args()
     landmarks = model_landmarks("model")
     columns = schema.columns_for(landmarks)
-    real_dir = real_words(args.silfa, Path(args.work) / "real", args.sequences)
+    letters = held_out_letters(args.silfa)
+    words = texts("words", "".join(letters), args.sequences, np.random.default_rng(0))
+    real_dir = write_set(letters, words, Path(args.work) / "real")
     real = list(reader.iter_sequences(real_dir, columns))
     synthetic = [s for _, s in zip(range(args.sequences),
                                    reader.iter_sequences(args.synthetic, columns))]  # fmt: skip

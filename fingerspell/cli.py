@@ -178,12 +178,15 @@ def _processes_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fingerspell.config import PRESETS, SYNTHETIC_SEQUENCES, Config
+
     parser = argparse.ArgumentParser(prog="python -m fingerspell", description=__doc__)
     stages = parser.add_subparsers(dest="stage", required=True, metavar="stage")
 
     synth = stages.add_parser("synth", help="write a synthetic dataset in the Kaggle layout")
     synth.add_argument("--out", required=True, help="dataset folder to create")
-    synth.add_argument("--sequences", type=int, default=2000, help="train sequences")
+    synth.add_argument("--sequences", type=int, default=SYNTHETIC_SEQUENCES,
+                       help="train sequences")  # fmt: skip
     synth.add_argument(
         "--supplemental",
         type=int,
@@ -213,8 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
     pre.add_argument("--chunk", type=int, help="sequences per TFRecord file (default 256)")
     pre.set_defaults(handler=_preprocess)
-
-    from fingerspell.config import PRESETS, Config
 
     default = Config()
     tr = stages.add_parser("train", help="train the Conv1D + Transformer CTC model")
@@ -283,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     de = stages.add_parser("demo", help="synth → preprocess → train tiny → export → check")
     de.add_argument("--out", required=True, help="folder for everything the demo writes")
-    de.add_argument("--sequences", type=int, default=2000)
+    de.add_argument("--sequences", type=int, default=SYNTHETIC_SEQUENCES)
     de.add_argument("--epochs", type=int, help=f"default {default.epochs}")
     _hardware_options(de)
     de.set_defaults(handler=_demo)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fingerspell import storage
-from fingerspell.config import Config
+from fingerspell.config import SYNTHETIC_SEQUENCES, Config
 
 
-def run_demo(out: str | Path, sequences: int = 2000, config: Config | None = None,
+def run_demo(out: str | Path, sequences: int = SYNTHETIC_SEQUENCES, config: Config | None = None,
              workers: int = 2, data_seed: int = 0) -> dict:  # fmt: skip
     """Writes out/data, out/records, out/run, then out/submission.zip (with model.tflite and
     inference_args.json beside it) and the check's report.json, report.md, report.png and

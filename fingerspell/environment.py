@@ -37,17 +37,19 @@ def describe() -> str:
     return f"{platform()}, {accelerator()}, {os.cpu_count()} CPU cores; {versions}"
 
 
-def resolve_data(data: str, synthetic_dir: str | Path = "data/synthetic", sequences: int = 2000,
-                 seed: int = 0) -> str:  # fmt: skip
+def resolve_data(data: str, synthetic_dir: str | Path = "data/synthetic",
+                 sequences: int | None = None, seed: int = 0) -> str:  # fmt: skip
     """The dataset folder a notebook works on. "auto": the Kaggle competition data when it is
     attached, else the synthetic default (written on first use, reused after); "synthetic": always
     the synthetic default; anything else: that folder, which must hold train.csv."""
     if data == "auto" and (KAGGLE_DATA / "train.csv").exists():
         return str(KAGGLE_DATA)
     if data in ("auto", "synthetic"):
+        from fingerspell.config import SYNTHETIC_SEQUENCES
         from fingerspell.synthetic import generator
 
-        return generator.write_dataset(synthetic_dir, sequences, seed, workers=os.cpu_count() or 1)
+        return generator.write_dataset(synthetic_dir, sequences or SYNTHETIC_SEQUENCES, seed,
+                                       workers=os.cpu_count() or 1)  # fmt: skip
     from fingerspell import storage
 
     if not storage.exists(storage.join(data, "train.csv")):

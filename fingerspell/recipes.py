@@ -17,7 +17,7 @@ from fingerspell.config import Config
 
 FOLDER = Path(__file__).parent / "data" / "recipes"
 PREPROCESS_OPTIONS = {"folds", "landmarks", "supplemental", "chunk"}
-# Competition-sized data: the real train.csv alone has 67k rows; the synthetic default 2,000.
+# Competition-sized data: the real train.csv alone has 67k rows; the synthetic default 4,000.
 COMPETITION_ROWS = 20_000
 
 

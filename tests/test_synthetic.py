@@ -103,7 +103,22 @@ def test_shipped_templates_are_rebuilt_from_their_sources_and_hold_no_held_out_h
         for source in handshapes.HAND_SOURCES:
             assert len(handshapes.hand_shapes(letter, source)) >= 3, (letter, source)
     people = np.concatenate([shipped[f"photo_person_{c}"] for c in handshapes.LETTERS])
-    assert set(people) == set(handshapes.PHOTO_PEOPLE)  # 8, 9 and 10 are for evaluation only
+    assert set(people) == set(handshapes.PHOTO_PEOPLE)
+    # Every photo template is an ASL-HG photo: none comes from the unseen source.
+    photos = pd.read_parquet(handshapes.PHOTO_HANDS)
+    counts = photos[photos.person.isin(handshapes.PHOTO_PEOPLE)].letter.value_counts()
+    assert {c: len(shipped[f"photo_{c}"]) for c in handshapes.LETTERS} == counts.to_dict()
+    # No held-out SILFA frame is a template: each letter's templates are exactly its template
+    # frames with a hand, and none equals a held-out frame's hand (issue 23).
+    right = schema.group_indices("right_hand")
+    for sequence in reader.read_silfa(silfa_dir, schema.COORDINATE_COLUMNS):
+        kept, held_out = handshapes.silfa_parts(sequence.frames)
+        assert len(kept) + len(held_out) == len(sequence.frames) and len(held_out) >= 1
+        seen = np.isfinite(schema.points(kept, right)).all(axis=(1, 2))
+        assert len(shipped[f"shape_{sequence.phrase}"]) == seen.sum()
+        wrists = schema.points(held_out, right)[:, 0]
+        assert not np.isin(wrists[np.isfinite(wrists)],
+                           schema.points(kept, right)[:, 0]).any()  # fmt: skip
 
 
 def test_signers_keep_their_traits_and_left_handers_use_the_left_hand_columns():
@@ -153,16 +168,13 @@ def test_timing_matches_real_fingerspelling(synth_dir):
 
 
 def test_statistics_match_real_mediapipe(synth_dir, silfa_dir):
-    """Hand proportions lie among real people's: SILFA's signer and the three photographed people
-    the generator never uses (their MediaPipe landmarks, tools/data)."""
+    """Hand proportions lie among real people's: SILFA's signer, and the photographed people of
+    the source the generator never uses (their MediaPipe landmarks, tools/data), a tenth at a
+    time."""
     stats = synth_report.compare(synth_dir, silfa_dir, limit=60)
-    photos = pd.read_parquet(handshapes.PHOTO_HANDS)
-    people = [
-        synth_report.bone_ratios(handshapes.photo_points(table))
-        for person, table in photos.groupby("person")
-        if person not in handshapes.PHOTO_PEOPLE
-    ]
-    assert len(people) == 3
+    photos = pd.read_parquet(handshapes.UNSEEN_HANDS).sort_values("photo")
+    people = [synth_report.bone_ratios(handshapes.photo_points(part))
+              for part in (photos.iloc[i::10] for i in range(10))]  # fmt: skip
     for row in stats.index:
         if row.startswith("hand bone"):
             synth, silfa = stats.loc[row]
@@ -187,3 +199,4 @@ def test_coordinates_are_image_normalised(synth_dir):
 def test_side_by_side_picture(synth_dir, silfa_dir, tmp_path):
     picture = synth_report.plot_side_by_side(synth_dir, silfa_dir, tmp_path / "p.png")
     assert storage.size(picture) > 10_000
+

@@ -1,25 +1,42 @@
 """Hand landmarks of still photos, by MediaPipe Hands: a development-time tool, never a dependency.
 
-    python -m venv .venv-mediapipe
-    .venv-mediapipe/bin/pip install mediapipe==0.10.21 "numpy<2" "protobuf<5" pandas pyarrow
-    .venv-mediapipe/bin/python tools/photo_hands.py --photos ASL-HG/data/processed \\
-        --out tools/data/aslhg_hands.parquet
+Runs in the MediaPipe environment that `python -m fingerspell landmarks` installs (protobuf 4, so
+never beside TensorFlow; `-S` keeps the main site-packages out):
 
-`--photos` holds one folder per class (`A`..`Z`, digits ignored) of files named
-`P<person>_<class>_<n>.jpg` (the ASL-HG layout). Writes one row per photo in which MediaPipe found
-a hand: person, letter, photo, MediaPipe's handedness label and score, then x0..x20, y0..y20,
-z0..z20 (x and z over the photo's width, y over its height, as MediaPipe reports them). Photos
-without a hand are counted and listed on stderr, not dropped silently.
+    ENV=$(ls -d ~/.cache/fingerspell/mediapipe-py*-*/ | head -1)
+    PYTHONPATH=$ENV python -S tools/photo_hands.py --photos ASL-HG/data/processed \\
+        --out /tmp/aslhg_hands.csv
+    python -c "import pandas as p; p.read_csv('/tmp/aslhg_hands.csv').to_parquet(\\
+        'tools/data/aslhg_hands.parquet', index=False)"
+
+`--photos` is searched recursively for photos named either `P<person>_<letter>_<n>.jpg` (ASL-HG)
+or `<LETTER><n>_jpg.rf.<hash>.jpg` (Roboflow's American Sign Language Letters, whose people are not
+named: person -1). Digits are ignored. Writes one CSV row per photo in which MediaPipe found a hand:
+person, letter, photo, MediaPipe's handedness label and score, the photo's width and height, then
+x0..x20, y0..y20, z0..z20 as MediaPipe reports them (x and z over the width, y over the height).
+Photos without a hand are counted and listed on stderr, not dropped silently.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import sys
 from pathlib import Path
 
-NAME = re.compile(r"P(?P<person>\d+)_(?P<letter>[A-Za-z])_(?P<n>\d+)\.(jpe?g|png)$")
+NAMES = (re.compile(r"P(?P<person>\d+)_(?P<letter>[A-Za-z])_(?P<n>\d+)\.(jpe?g|png)$"),
+         re.compile(r"(?P<letter>[A-Za-z])(?P<n>\d+)_jpg\.rf\.[0-9a-f]+\.jpg$"))  # fmt: skip
+COLUMNS = ["person", "letter", "photo", "handedness", "handedness_score", "width", "height",
+           *(f"{axis}{i}" for axis in "xyz" for i in range(21))]  # fmt: skip
+
+
+def _parse(name: str) -> dict | None:
+    for pattern in NAMES:
+        if match := pattern.match(name):
+            return {"person": int(match.groupdict().get("person") or -1),
+                    "letter": match["letter"].lower()}  # fmt: skip
+    return None
 
 
 def landmarks_of(photos: Path) -> tuple[list[dict], list[str]]:
@@ -27,7 +44,7 @@ def landmarks_of(photos: Path) -> tuple[list[dict], list[str]]:
     import mediapipe as mp
 
     rows, missed = [], []
-    files = sorted(p for p in photos.glob("*/*") if NAME.match(p.name))
+    files = sorted(p for p in photos.rglob("*") if _parse(p.name))
     with mp.solutions.hands.Hands(
         static_image_mode=True, max_num_hands=1, model_complexity=1, min_detection_confidence=0.3
     ) as hands:
@@ -37,12 +54,11 @@ def landmarks_of(photos: Path) -> tuple[list[dict], list[str]]:
             if not found.multi_hand_landmarks:
                 missed.append(str(path.relative_to(photos)))
                 continue
-            name = NAME.match(path.name)
             points = found.multi_hand_landmarks[0].landmark
             label = found.multi_handedness[0].classification[0]
-            row = {"person": int(name["person"]), "letter": name["letter"].lower(),
-                   "photo": str(path.relative_to(photos)), "handedness": label.label,
-                   "handedness_score": label.score}  # fmt: skip
+            row = {**_parse(path.name), "photo": str(path.relative_to(photos)),
+                   "handedness": label.label, "handedness_score": label.score,
+                   "width": image.shape[1], "height": image.shape[0]}  # fmt: skip
             for axis in "xyz":
                 row.update({f"{axis}{i}": getattr(p, axis) for i, p in enumerate(points)})
             rows.append(row)
@@ -50,19 +66,17 @@ def landmarks_of(photos: Path) -> tuple[list[dict], list[str]]:
 
 
 def main() -> None:
-    import pandas as pd
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="a .csv file")
     args = parser.parse_args()
     rows, missed = landmarks_of(args.photos)
-    table = pd.DataFrame(rows)
-    coordinates = [c for c in table.columns if re.fullmatch(r"[xyz]\d+", c)]
-    table[coordinates] = table[coordinates].astype("float32")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(args.out, index=False)
-    print(f"{len(table)} photos with a hand, {len(missed)} without", file=sys.stderr)
+    with open(args.out, "w", newline="") as out:
+        writer = csv.DictWriter(out, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{len(rows)} photos with a hand, {len(missed)} without", file=sys.stderr)
     for path in missed:
         print(f"  no hand: {path}", file=sys.stderr)
 

@@ -59,11 +59,11 @@ class Signer:
 # rescaled to portrait (BENCHMARKS.md, "camera aspect").
 CAMERA_ASPECTS = (schema.ASPECT, 3 / 4, 4 / 3, 16 / 9)
 CAMERA_ASPECT_SHARES = (0.5, 0.15, 0.15, 0.2)
-# Whose real hands a signer has: SILFA's signer (a video: every frame of each letter, j and z in
-# motion) for half of them, each of the photographed people for an equal share of the rest. The
-# demo's model read SILFA's words / three people it never saw at 0.89 / 0.22 with SILFA's hands
-# alone, 0.69 / 0.70 with all eight equally likely, 0.84 / 0.65 with SILFA for half and
-# 0.82 / 0.53 for 70 % (BENCHMARKS.md, "other people's hands").
+# Whose real hands a signer has: SILFA's signer (a video: each letter's template frames, j and z
+# in motion) for half of them, each of the ten photographed people for an equal share of the rest.
+# With three of those people held out, the demo's model read SILFA's words / them at 0.89 / 0.22
+# with SILFA's hands alone, 0.69 / 0.70 with all sources equally likely, 0.84 / 0.65 with SILFA
+# for half and 0.82 / 0.53 for 70 % (BENCHMARKS.md, "other people's hands").
 HAND_SHARES = (0.5,) + (0.5 / len(handshapes.PHOTO_PEOPLE),) * len(handshapes.PHOTO_PEOPLE)
 
 
@@ -301,7 +301,7 @@ def _to_columns(groups: dict[str, np.ndarray]) -> np.ndarray:
 def plan_split(split: str, n_sequences: int, seed: int) -> pd.DataFrame:
     """The csv of one split: ids, participants and phrases, before any frame is rendered."""
     rng = np.random.default_rng([seed, 0 if split == "train" else 1])
-    # 20 sequences a signer: the demo's 2,000 sequences come from 100 signers, so the model meets
+    # 20 sequences a signer: the demo's 4,000 sequences come from 200 signers, so the model meets
     # many cameras, hands and styles rather than learning a few signers' quirks.
     n_participants = int(np.clip(n_sequences // 20, 6, 200))
     participants = 1 + rng.choice(299, n_participants, replace=False)

@@ -1,12 +1,15 @@
 """Real handshapes and body templates, and a glyph for every character.
 
 SILFA (shared/data/silfa) is genuine MediaPipe Holistic output of one signer holding each letter
-a–z; `tools/data/aslhg_hands.parquet` is MediaPipe Hands output for photos of ten more people
-(ASL-HG, CC BY 4.0; see tools/data/README.md), of whom `PHOTO_PEOPLE` lend their hands to the
-generator and the rest are kept for `benchmarks/real_transfer.py`. `build_templates` turns them
-into body-independent templates (hand relative to the wrist in palm-length units, face and pose
-relative to their own anchors) that ship with the package as `data/templates.npz`, so the
-synthetic generator runs on machines without shared/.
+a–z: the first `TEMPLATE_SHARE` of each letter's frames (`silfa_parts`) are templates, the rest
+are never used here and are `benchmarks/real_transfer.py`'s held-out frames.
+`tools/data/aslhg_hands.parquet` is MediaPipe Hands output for photos of ten more people (ASL-HG,
+CC BY 4.0; see tools/data/README.md), all photographed in one session: all ten lend their hands to
+the generator. `tools/data/roboflow_hands.parquet` (another source, other people, phone photos) is
+never used here: it is the development set of people from a source the generator never saw.
+`build_templates` turns them into body-independent templates (hand relative to the wrist in
+palm-length units, face and pose relative to their own anchors) that ship with the package as
+`data/templates.npz`, so the synthetic generator runs on machines without shared/.
 
 Coordinates here are "height units": x is rescaled by the frame's aspect so that one unit is the
 same length on both image axes. SILFA's frames are landscape: the bone lengths of its hands are
@@ -25,11 +28,17 @@ import numpy as np
 from fingerspell import schema
 
 SILFA_ASPECT = 16 / 9  # width / height of the SILFA video frames
-# ASL-HG people whose handshapes the generator uses; 8, 9 and 10 are never trained on. One signer's
-# hands, however real, do not teach a model other people's: BENCHMARKS.md, "other signers".
-PHOTO_PEOPLE = (1, 2, 3, 4, 5, 6, 7)
+# Of each SILFA letter's frames in which the signing hand was found, the first 60 % (and every
+# frame before the last of them) are templates; the rest are held out. Words cut from the frames
+# a template came from measured memory, not reading (issue 23).
+TEMPLATE_SHARE = 0.6
+# ASL-HG people whose handshapes the generator uses: all ten. They were photographed in one
+# session, so holding three of them out measured the session, not other people (issue 23).
+PHOTO_PEOPLE = tuple(range(1, 11))
 HAND_SOURCES = (0, *PHOTO_PEOPLE)  # 0 = SILFA's signer, k = ASL-HG person k
-PHOTO_HANDS = Path(__file__).resolve().parents[2] / "tools" / "data" / "aslhg_hands.parquet"
+TOOLS_DATA = Path(__file__).resolve().parents[2] / "tools" / "data"
+PHOTO_HANDS = TOOLS_DATA / "aslhg_hands.parquet"
+UNSEEN_HANDS = TOOLS_DATA / "roboflow_hands.parquet"  # never in the templates
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MOVING_LETTERS = "jz"  # their recorded wrist path is part of the sign
 HAND_BONES = [
@@ -45,15 +54,25 @@ def _group_xyz(frames: np.ndarray, group: str) -> np.ndarray:
     return xyz * np.array([SILFA_ASPECT, 1.0, SILFA_ASPECT], dtype=np.float32)
 
 
+def silfa_parts(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One SILFA letter's frames [n, 1629] → (template frames, held-out frames), cut after the
+    `TEMPLATE_SHARE` of the frames in which the signing hand was found."""
+    seen = np.flatnonzero(np.isfinite(_group_xyz(frames, "right_hand")).all(axis=(1, 2)))
+    cut = seen[int(np.ceil(TEMPLATE_SHARE * len(seen))) - 1] + 1
+    return frames[:cut], frames[cut:]
+
+
 def build_templates(
     silfa_dir: str | Path, photo_hands: str | Path = PHOTO_HANDS
 ) -> dict[str, np.ndarray]:
-    """Handshapes (every detected frame per letter; `photo_{letter}` and `photo_person_{letter}`
-    for the photographed people), j/z wrist paths, face, pose, resting hand."""
+    """Handshapes (every detected template frame per letter; `photo_{letter}` and
+    `photo_person_{letter}` for the photographed people), j/z wrist paths, face, pose, resting
+    hand; from SILFA's template frames only (`silfa_parts`)."""
     from fingerspell.reader import read_silfa
 
-    sequences = read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)
-    hands = {s.phrase: _group_xyz(s.frames, "right_hand") for s in sequences}
+    sequences = [(s.phrase, silfa_parts(s.frames)[0])
+                 for s in read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)]  # fmt: skip
+    hands = {letter: _group_xyz(frames, "right_hand") for letter, frames in sequences}
     palm = np.nanmedian(
         np.concatenate([np.linalg.norm(h[:, 9] - h[:, 0], axis=-1) for h in hands.values()])
     )
@@ -63,7 +82,7 @@ def build_templates(
         out[f"shape_{letter}"] = ((hand - hand[:, :1]) / palm).astype(np.float32)
         out[f"path_{letter}"] = ((hand[:, 0] - hand[:1, 0]) / palm).astype(np.float32)
     out.update(_photo_shapes(photo_hands))
-    everything = np.concatenate([s.frames for s in sequences])
+    everything = np.concatenate([frames for _, frames in sequences])
     face = _group_xyz(everything, "face")
     nose = face[:, 1:2]
     face_width = np.linalg.norm(face[:, 234] - face[:, 454], axis=-1).mean()
@@ -81,9 +100,15 @@ def build_templates(
 
 
 def photo_points(rows) -> np.ndarray:
-    """[N, 21, 3] float32 of rows of `tools/photo_hands.py` (columns x0..x20, y0..y20, z0..z20)."""
-    return np.stack([rows[[f"{axis}{i}" for i in range(21)]].to_numpy(np.float32)
-                     for axis in "xyz"], -1)  # fmt: skip
+    """[N, 21, 3] float32 of rows of `tools/photo_hands.py` (columns x0..x20, y0..y20, z0..z20),
+    with x and z in the photo's height units where it is not square (`width`, `height`)."""
+    xyz = np.stack([rows[[f"{axis}{i}" for i in range(21)]].to_numpy(np.float32)
+                    for axis in "xyz"], -1)  # fmt: skip
+    if "width" in rows:
+        aspect = (rows.width / rows.height).to_numpy(np.float32)[:, None]
+        xyz[..., 0] *= aspect
+        xyz[..., 2] *= aspect
+    return xyz
 
 
 def _photo_shapes(photo_hands: str | Path) -> dict[str, np.ndarray]:
@@ -203,7 +228,9 @@ def motion_path(motion: str, n: int) -> np.ndarray:
     wave = np.sin(2 * np.pi * t)
     paths = {
         "none": (zero, zero, zero),
-        "tap": (zero, 0.15 * np.abs(wave), -0.5 * np.abs(wave)),
+        # Two small jabs down: MediaPipe's hand z is relative to the wrist, so a tap towards the
+        # camera would not show at all (an x and a "." were the same to a reader).
+        "tap": (zero, 0.45 * np.abs(wave), zero),
         "circle": (0.45 * np.sin(2 * np.pi * t), 0.45 * (1 - np.cos(2 * np.pi * t)), zero),
         "shake": (0.4 * np.sin(4 * np.pi * t), zero, zero),
         "down": (zero, 0.9 * t, zero),

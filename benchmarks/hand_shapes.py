@@ -1,0 +1,94 @@
+"""How far the generator's real hands alone go: a per-frame letter classifier trained on the
+templates, scored on the held-out hands.
+
+    python benchmarks/hand_shapes.py
+
+A logistic regression (scikit-learn) on single hands, wrist-relative and palm-normalised (x, y, z
+in one unit), trained on every template hand of `fingerspell/data/templates.npz` (SILFA's
+template frames and the ten ASL-HG people), optionally with copies turned about the wrist by a
+normal spread of angles; scored on SILFA's held-out frames (`handshapes.silfa_parts`) and on the
+unseen source's photos (`tools/data/roboflow_hands.parquet`, mirrored to right hands). No
+sequence, no motion, no model of ours: it says how separable the letters' shapes are across
+sources, a reference for what the sequence model reads per letter (`real_transfer.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from fingerspell import reader, schema
+from fingerspell.cli import SILFA_DEFAULT
+from fingerspell.synthetic import handshapes
+from fingerspell.synthetic.handshapes import LETTERS, SILFA_ASPECT
+
+
+def _normalised(hands: np.ndarray) -> np.ndarray:
+    hands = hands - hands[:, :1]
+    return hands / np.linalg.norm(hands[:, 9], axis=-1)[:, None, None]
+
+
+def template_hands() -> tuple[np.ndarray, np.ndarray]:
+    hands, letters = [], []
+    for number, letter in enumerate(LETTERS):
+        for source in handshapes.HAND_SOURCES:
+            shapes = handshapes.hand_shapes(letter, source)
+            hands.append(shapes)
+            letters += [number] * len(shapes)
+    return _normalised(np.concatenate(hands)), np.array(letters)
+
+
+def held_out_silfa(silfa: str) -> tuple[np.ndarray, np.ndarray]:
+    hands, letters = [], []
+    for sequence in reader.read_silfa(silfa, schema.COORDINATE_COLUMNS):
+        frames = handshapes.silfa_parts(sequence.frames)[1]
+        hand = schema.points(frames, schema.group_indices("right_hand")) * [SILFA_ASPECT, 1,
+                                                                             SILFA_ASPECT]
+        hand = hand[np.isfinite(hand).all(axis=(1, 2))]
+        hands.append(hand)
+        letters += [LETTERS.index(sequence.phrase)] * len(hand)
+    return _normalised(np.concatenate(hands)), np.array(letters)
+
+
+def unseen_photos() -> tuple[np.ndarray, np.ndarray]:
+    table = pd.read_parquet(handshapes.UNSEEN_HANDS)
+    hands = handshapes.photo_points(table)
+    hands[(table.handedness == "Right").to_numpy(), :, 0] *= -1  # left hands → right
+    return _normalised(hands), np.array([LETTERS.index(c) for c in table.letter])
+
+
+def turned(hands: np.ndarray, spread: float, copies: int, rng) -> np.ndarray:
+    """`copies` of each hand, each turned about the wrist by N(0, spread) degrees per axis."""
+    angles = rng.normal(0, spread, (copies * len(hands), 3))
+    rotations = np.stack([handshapes.rotation_matrix(*a) for a in angles])
+    return np.einsum("nij,nkj->nki", rotations, np.tile(hands, (copies, 1, 1)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--silfa", default=str(SILFA_DEFAULT))
+    parser.add_argument("--spreads", type=float, nargs="+", default=[0, 8, 15, 25])
+    parser.add_argument("--copies", type=int, default=4)
+    args = parser.parse_args()
+    train, letters = template_hands()
+    tests = {"SILFA held-out frames": held_out_silfa(args.silfa), "unseen photos": unseen_photos()}
+    rows = []
+    for spread in args.spreads:
+        rng = np.random.default_rng(0)
+        hands, labels = train, letters
+        if spread:
+            hands = np.concatenate([train, turned(train, spread, args.copies, rng)])
+            labels = np.tile(letters, args.copies + 1)
+        classifier = LogisticRegression(max_iter=3000).fit(hands.reshape(len(hands), -1), labels)
+        row = {"turned by (degrees)": spread, "training hands": len(hands)}
+        for name, (x, y) in tests.items():
+            row[f"{name} ({len(y)})"] = np.mean(classifier.predict(x.reshape(len(x), -1)) == y)
+        rows.append(row)
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
