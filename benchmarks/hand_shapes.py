@@ -23,12 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from fingerspell import reader, schema
 from fingerspell.cli import SILFA_DEFAULT
 from fingerspell.synthetic import handshapes
-from fingerspell.synthetic.handshapes import LETTERS, SILFA_ASPECT
-
-
-def _normalised(hands: np.ndarray) -> np.ndarray:
-    hands = hands - hands[:, :1]
-    return hands / np.linalg.norm(hands[:, 9], axis=-1)[:, None, None]
+from fingerspell.synthetic.handshapes import LETTERS
 
 
 def template_hands() -> tuple[np.ndarray, np.ndarray]:
@@ -38,26 +33,24 @@ def template_hands() -> tuple[np.ndarray, np.ndarray]:
             shapes = handshapes.hand_shapes(letter, source)
             hands.append(shapes)
             letters += [number] * len(shapes)
-    return _normalised(np.concatenate(hands)), np.array(letters)
+    return handshapes.palm_normalised(np.concatenate(hands)), np.array(letters)
 
 
 def held_out_silfa(silfa: str) -> tuple[np.ndarray, np.ndarray]:
     hands, letters = [], []
     for sequence in reader.read_silfa(silfa, schema.COORDINATE_COLUMNS):
         frames = handshapes.silfa_parts(sequence.frames)[1]
-        hand = schema.points(frames, schema.group_indices("right_hand")) * [SILFA_ASPECT, 1,
-                                                                             SILFA_ASPECT]
+        hand = handshapes.silfa_points(frames, "right_hand")
         hand = hand[np.isfinite(hand).all(axis=(1, 2))]
         hands.append(hand)
         letters += [LETTERS.index(sequence.phrase)] * len(hand)
-    return _normalised(np.concatenate(hands)), np.array(letters)
+    return handshapes.palm_normalised(np.concatenate(hands)), np.array(letters)
 
 
 def unseen_photos() -> tuple[np.ndarray, np.ndarray]:
     table = pd.read_parquet(handshapes.UNSEEN_HANDS)
-    hands = handshapes.photo_points(table)
-    hands[(table.handedness == "Right").to_numpy(), :, 0] *= -1  # left hands → right
-    return _normalised(hands), np.array([LETTERS.index(c) for c in table.letter])
+    letters = np.array([LETTERS.index(c) for c in table.letter])
+    return handshapes.palm_normalised(handshapes.right_hands(table)), letters
 
 
 def turned(hands: np.ndarray, spread: float, copies: int, rng) -> np.ndarray:

@@ -69,7 +69,8 @@ def write_set(letters: dict[str, np.ndarray], words: list[str], out: str | Path,
     photos instead, placed on the frames' wrist at their palm size."""
     rng = np.random.default_rng(seed)
     photo_rng = np.random.default_rng([seed, 1])  # the frames stay the same with or without
-    palm = _palm(np.concatenate(list(letters.values())))
+    if photo_hands is not None:
+        palm = _palm(np.concatenate(list(letters.values())))
     out = Path(out)
     (out / "train_landmarks").mkdir(parents=True, exist_ok=True)
     tables, rows = [], []
@@ -96,11 +97,7 @@ def write_set(letters: dict[str, np.ndarray], words: list[str], out: str | Path,
 def _photo_hand(photos: pd.DataFrame, letter: str, rng) -> np.ndarray:
     """[21, 3] one photo of `letter`, as a right hand (x, y, z in one unit)."""
     theirs = photos[photos.letter == letter]
-    row = theirs.iloc[[int(rng.integers(len(theirs)))]]
-    hand = handshapes.photo_points(row)[0]
-    if row.handedness.iloc[0] == "Right":  # MediaPipe's label assumes a mirrored image
-        hand[:, 0] = -hand[:, 0]
-    return hand
+    return handshapes.right_hands(theirs.iloc[[int(rng.integers(len(theirs)))]])[0]
 
 
 def _with_hand(run: np.ndarray, shape: np.ndarray, palm: float) -> np.ndarray:
@@ -129,7 +126,7 @@ def _with_hand(run: np.ndarray, shape: np.ndarray, palm: float) -> np.ndarray:
 
 def _palm(frames: np.ndarray) -> float:
     """Median 3D palm length of the signing hand, isotropic units."""
-    hand = schema.points(frames, RIGHT_HAND) * [SILFA_ASPECT, 1, SILFA_ASPECT]
+    hand = handshapes.silfa_points(frames, "right_hand")
     return float(np.nanmedian(np.linalg.norm(hand[:, 9] - hand[:, 0], axis=-1)))
 
 

@@ -44,11 +44,11 @@ def landmarks_of(photos: Path) -> tuple[list[dict], list[str]]:
     import mediapipe as mp
 
     rows, missed = [], []
-    files = sorted(p for p in photos.rglob("*") if _parse(p.name))
+    files = sorted((p, named) for p in photos.rglob("*") if (named := _parse(p.name)))
     with mp.solutions.hands.Hands(
         static_image_mode=True, max_num_hands=1, model_complexity=1, min_detection_confidence=0.3
     ) as hands:
-        for path in files:
+        for path, named in files:
             image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
             found = hands.process(image)
             if not found.multi_hand_landmarks:
@@ -56,7 +56,7 @@ def landmarks_of(photos: Path) -> tuple[list[dict], list[str]]:
                 continue
             points = found.multi_hand_landmarks[0].landmark
             label = found.multi_handedness[0].classification[0]
-            row = {**_parse(path.name), "photo": str(path.relative_to(photos)),
+            row = {**named, "photo": str(path.relative_to(photos)),
                    "handedness": label.label, "handedness_score": label.score,
                    "width": image.shape[1], "height": image.shape[0]}  # fmt: skip
             for axis in "xyz":

@@ -48,8 +48,9 @@ HAND_BONES = [
 ]  # fmt: skip
 
 
-def _group_xyz(frames: np.ndarray, group: str) -> np.ndarray:
-    """[n, 3 * 543] native columns → [n, size, 3] for one landmark group, in height units."""
+def silfa_points(frames: np.ndarray, group: str) -> np.ndarray:
+    """SILFA frames [n, 3 * 543] (native columns) → [n, size, 3] for one landmark group, in
+    height units."""
     xyz = schema.points(frames, schema.group_indices(group))
     return xyz * np.array([SILFA_ASPECT, 1.0, SILFA_ASPECT], dtype=np.float32)
 
@@ -57,7 +58,7 @@ def _group_xyz(frames: np.ndarray, group: str) -> np.ndarray:
 def silfa_parts(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One SILFA letter's frames [n, 1629] → (template frames, held-out frames), cut after the
     `TEMPLATE_SHARE` of the frames in which the signing hand was found."""
-    seen = np.flatnonzero(np.isfinite(_group_xyz(frames, "right_hand")).all(axis=(1, 2)))
+    seen = np.flatnonzero(np.isfinite(silfa_points(frames, "right_hand")).all(axis=(1, 2)))
     cut = seen[int(np.ceil(TEMPLATE_SHARE * len(seen))) - 1] + 1
     return frames[:cut], frames[cut:]
 
@@ -72,7 +73,7 @@ def build_templates(
 
     sequences = [(s.phrase, silfa_parts(s.frames)[0])
                  for s in read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)]  # fmt: skip
-    hands = {letter: _group_xyz(frames, "right_hand") for letter, frames in sequences}
+    hands = {letter: silfa_points(frames, "right_hand") for letter, frames in sequences}
     palm = np.nanmedian(
         np.concatenate([np.linalg.norm(h[:, 9] - h[:, 0], axis=-1) for h in hands.values()])
     )
@@ -83,17 +84,17 @@ def build_templates(
         out[f"path_{letter}"] = ((hand[:, 0] - hand[:1, 0]) / palm).astype(np.float32)
     out.update(_photo_shapes(photo_hands))
     everything = np.concatenate([frames for _, frames in sequences])
-    face = _group_xyz(everything, "face")
+    face = silfa_points(everything, "face")
     nose = face[:, 1:2]
     face_width = np.linalg.norm(face[:, 234] - face[:, 454], axis=-1).mean()
     out["face"] = (np.nanmean(face - nose, axis=0) / face_width).astype(np.float32)
-    pose = _group_xyz(everything, "pose")
+    pose = silfa_points(everything, "pose")
     shoulders = (pose[:, 11] + pose[:, 12]) / 2
     shoulder_width = np.linalg.norm(pose[:, 11] - pose[:, 12], axis=-1).mean()
     out["pose"] = (np.nanmean(pose - shoulders[:, None], axis=0) / shoulder_width).astype(
         np.float32
     )
-    rest = _group_xyz(everything, "left_hand")
+    rest = silfa_points(everything, "left_hand")
     rest = rest[~np.isnan(rest).any(axis=(1, 2))]
     out["rest_hand"] = ((rest - rest[:, :1]) / palm).astype(np.float32)[::4]
     return out
@@ -111,6 +112,22 @@ def photo_points(rows) -> np.ndarray:
     return xyz
 
 
+def palm_normalised(hands: np.ndarray) -> np.ndarray:
+    """Hands [N, 21, 3] relative to their wrist, each scaled to a palm length (wrist → middle
+    knuckle) of 1."""
+    hands = hands - hands[:, :1]
+    return hands / np.linalg.norm(hands[:, 9], axis=-1)[:, None, None]
+
+
+def right_hands(rows) -> np.ndarray:
+    """`photo_points` of photos of either hand, those MediaPipe labels a left hand mirrored to the
+    right (its label assumes a mirrored image: "Right" is a left hand seen by the camera). For the
+    unseen source, whose people sign with either hand; ASL-HG's are all right hands."""
+    hands = photo_points(rows)
+    hands[(rows.handedness == "Right").to_numpy(), :, 0] *= -1
+    return hands
+
+
 def _photo_shapes(photo_hands: str | Path) -> dict[str, np.ndarray]:
     """Per letter, the `PHOTO_PEOPLE`'s hands relative to the wrist, each photo scaled to a palm
     length of 1 (photos are square, so x, y and z share one unit; each was taken at its own
@@ -119,9 +136,7 @@ def _photo_shapes(photo_hands: str | Path) -> dict[str, np.ndarray]:
 
     table = pd.read_parquet(photo_hands)
     table = table[table.person.isin(PHOTO_PEOPLE)].sort_values("photo")
-    xyz = photo_points(table)
-    xyz = xyz - xyz[:, :1]
-    xyz /= np.linalg.norm(xyz[:, 9], axis=-1)[:, None, None]
+    xyz = palm_normalised(photo_points(table))
     out = {}
     for letter in LETTERS:
         mine = (table.letter == letter).to_numpy()

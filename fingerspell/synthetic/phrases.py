@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fingerspell.synthetic.handshapes import LETTERS
+
 MAX_PHRASE = 31
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # The demo's model read the held-out SILFA frames at 0.86 as the generator's own words and 0.65 as
 # random letters: it had learnt the vocabulary (BENCHMARKS.md, "honest development sets").
 MADE_UP_SHARE = 0.35
