@@ -15,7 +15,8 @@ competition's evaluator runs a submission):
   (`tools/data/roboflow_hands.parquet`, Roboflow's American Sign Language Letters, about six
   people, phone photos), on the same wrist at the same palm size (on the pose's wrist where
   SILFA's hand was lost for the whole run, as for most n's). Photos MediaPipe calls a left hand
-  are mirrored to the right. Their holds are stills: within a letter only the wrist moves.
+  are mirrored to the right. Their holds are stills: within a letter only the wrist moves. Only
+  the hand shape is unseen: wrist path, pose, face and resting hand are SILFA's signer's.
 - **video** (with `--videos`): real recordings of one word each, through `landmarks` (MediaPipe
   Holistic, cached under `--work`), the word from the file name (`VIDEO_WORDS` where it is not).
 
