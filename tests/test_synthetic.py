@@ -88,10 +88,34 @@ def test_phrases_look_like_the_competitions_and_cover_every_character():
     assert set("".join(train + supplemental)) == set(schema.char_to_index())
 
 
-def test_every_character_has_a_distinct_glyph():
+def test_every_character_has_a_distinct_glyph_but_0_which_is_the_o():
     assert set(handshapes.GLYPHS) == set(schema.char_to_index())
-    signatures = Counter((g.shape, g.orientation, g.motion) for g in handshapes.GLYPHS.values())
+    assert handshapes.GLYPHS["0"] == handshapes.GLYPHS["o"]
+    others = [g for c, g in handshapes.GLYPHS.items() if c != "0"]
+    signatures = Counter((g.shape, g.orientation, g.motion) for g in others)
     assert max(signatures.values()) == 1
+
+
+@pytest.mark.parametrize("hands", [0, 4])  # SILFA's signer, a photographed person
+def test_j_and_z_are_drawn_whole_past_their_recorded_part(hands):
+    base = generator.make_signer(1, np.random.default_rng(0))
+    signer = generator.Signer(**{**base.__dict__, "hands": hands, "style": (0.0, 0.0, 0.0)})
+    templates = handshapes.load_templates()
+    for letter in "jz":
+        # Through the glyph's frames after its recorded part, relative to the recording's end.
+        shape, offset = generator._key_shapes(letter, 40, signer, np.random.default_rng(1))
+        recorded = round(40 * handshapes.RECORDED_SHARE)
+        np.testing.assert_allclose(offset[recorded - 1], templates[f"path_{letter}"][-1])
+        drawn = offset[recorded:] - offset[recorded - 1]
+        if letter == "j":  # hooks down and across while the palm turns away from the camera
+            assert drawn[-1, 0] > 0.3 and drawn[-1, 1] > 0.2
+            normal = np.cross(shape[:, 5] - shape[:, 0], shape[:, 17] - shape[:, 0])
+            normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+            assert np.degrees(np.arccos(normal[-1] @ normal[recorded - 1])) > 45
+        else:  # back along the diagonal, then the bottom bar forwards
+            turn = int(np.argmin(drawn[:, 0]))
+            assert drawn[turn, 0] < -0.5 and drawn[turn, 1] > 0.5
+            assert drawn[-1, 0] - drawn[turn, 0] > 0.5
 
 
 def test_shipped_templates_are_rebuilt_from_their_sources_and_hold_no_held_out_hand(silfa_dir):
@@ -156,6 +180,25 @@ def test_cameras_span_portrait_and_landscape_the_real_recordings_included(silfa_
     assert min(aspects) * 0.85 <= silfa <= max(aspects) * 1.15
     portrait = sorted(aspects)[: len(aspects) // 4]
     assert np.median(portrait) * 2.5 < silfa  # the estimate tells the two apart
+
+
+def test_held_letters_drift_as_silfas_signer_holds_them(silfa_dir):
+    def drift(wrist: np.ndarray) -> float:  # net movement a frame, palm lengths
+        return float(np.linalg.norm(wrist[-1, :2] - wrist[0, :2]) / (len(wrist) - 1))
+
+    real = []
+    for s in reader.read_silfa(silfa_dir, schema.COORDINATE_COLUMNS):
+        hand = handshapes.silfa_points(handshapes.silfa_parts(s.frames)[0], "right_hand")
+        hand = hand[np.isfinite(hand).all(axis=(1, 2))]
+        if s.phrase not in handshapes.MOVING_LETTERS and len(hand) >= 5:
+            palm = np.median(np.linalg.norm(hand[:, 9] - hand[:, 0], axis=-1))
+            real.append(drift(hand[:, 0]) / palm)
+    rng, made = np.random.default_rng(0), []
+    for participant in range(40):
+        signer = generator.make_signer(participant, rng)
+        _, offset, spans = generator.hand_timeline("abcdefghiklmnopqrstuvwxy", signer, rng)
+        made += [drift(offset[reached:end]) for _, reached, end in spans[1:] if end - reached > 2]
+    assert 0.6 < np.median(made) / np.median(real) < 1.6
 
 
 def test_timing_matches_real_fingerspelling(synth_dir):

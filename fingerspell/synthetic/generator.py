@@ -59,6 +59,7 @@ class Signer:
 # rescaled to portrait (BENCHMARKS.md, "camera aspect").
 CAMERA_ASPECTS = (schema.ASPECT, 3 / 4, 4 / 3, 16 / 9)
 CAMERA_ASPECT_SHARES = (0.5, 0.15, 0.15, 0.2)
+HOLD_DRIFT = 0.04  # palm lengths a frame that a held letter drifts, on average (`_hold_drift`)
 # Whose real hands a signer has: SILFA's signer (a video: each letter's template frames, j and z
 # in motion) for half of them, each of the ten photographed people for an equal share of the rest.
 # With three of those people held out, the demo's model read SILFA's words / them at 0.89 / 0.22
@@ -101,12 +102,17 @@ def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.
     """Hand shape [n, 21, 3] (wrist-relative, oriented) and wrist offset [n, 3] for one glyph."""
     glyph = handshapes.GLYPHS[char]
     shapes = handshapes.hand_shapes(glyph.shape, signer.hands)
+    extra_yaw = np.zeros(n, np.float32)
     if glyph.shape in handshapes.MOVING_LETTERS and glyph.orientation == "front":
         # j and z draw their letter: SILFA's recorded wrist path (and, for SILFA's own signer,
-        # the hand turning along it; the photographed people hold their one still shape).
+        # the hand turning along it; the photographed people hold their one still shape), then
+        # the rest of the stroke, which the recording's template part does not hold.
         path = handshapes.load_templates()[f"path_{glyph.shape}"]
-        pick = np.linspace(0, len(path) - 1, n).round().astype(int)
-        offset = path[pick]
+        recorded = max(2, round(n * handshapes.RECORDED_SHARE))
+        pick = np.linspace(0, len(path) - 1, recorded).round().astype(int)
+        end, extra_yaw[recorded:] = handshapes.stroke_end(glyph.shape, n - recorded)
+        offset = np.concatenate([path[pick], path[-1] + end])
+        pick = np.concatenate([pick, np.full(n - recorded, pick[-1])])
         shape = shapes[pick] if signer.hands == 0 else shapes[[rng.integers(len(shapes))] * n]
     else:
         shape = np.repeat(shapes[rng.integers(len(shapes))][None], n, axis=0)
@@ -114,8 +120,18 @@ def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.
     shape = shape + rng.normal(0, 0.03, (1, 21, 3)).astype(np.float32)  # this signing's variant
     yaw, pitch, roll = np.add(handshapes.ORIENTATIONS[glyph.orientation], signer.style)
     extra_roll = handshapes.motion_roll(glyph.motion, n)
-    rotations = np.stack([handshapes.rotation_matrix(yaw, pitch, roll + r) for r in extra_roll])
+    rotations = np.stack([handshapes.rotation_matrix(yaw + y, pitch, roll + r)
+                          for y, r in zip(extra_yaw, extra_roll, strict=True)])  # fmt: skip
     return np.einsum("tij,tkj->tki", rotations, shape), offset
+
+
+def _hold_drift(n: int, rng) -> np.ndarray:
+    """Wrist offsets [n, 3]: a held letter drifts in a straight line, in any direction. SILFA's
+    signer's wrist moves a median 0.04 palm lengths a frame over the static letters' template
+    frames (0.35 over a letter); the phrase's random walk alone covers a third of that."""
+    angle, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * HOLD_DRIFT)
+    direction = np.array([np.cos(angle), np.sin(angle), 0], np.float32)
+    return (np.arange(n, dtype=np.float32)[:, None] * np.float32(speed)) * direction
 
 
 def _repeat_mark(n: int, k: int, rng) -> np.ndarray:
@@ -143,9 +159,12 @@ def hand_timeline(phrase: str, signer: Signer,
         n = int(np.clip(round(signer.frames_per_char * rng.lognormal(0, 0.2)), 3, 24))
         if handshapes.GLYPHS[char].motion != "none":
             n += n // 3
+        elif char in handshapes.MOVING_LETTERS:
+            n += n // 2  # a whole letter drawn
         if i == 0:
             n += lead_in
         shape, offset = _key_shapes(char, n, signer, rng)
+        offset = offset + _hold_drift(n, rng)
         k = lead_in if i == 0 else max(1, int(round(n * rng.uniform(0.3, 0.5))))
         blend = _smoothstep(k)[:, None]
         # Coarticulation: the first k frames morph from where the last glyph ended.

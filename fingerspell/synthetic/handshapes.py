@@ -41,6 +41,10 @@ PHOTO_HANDS = TOOLS_DATA / "aslhg_hands.parquet"
 UNSEEN_HANDS = TOOLS_DATA / "roboflow_hands.parquet"  # never in the templates
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 MOVING_LETTERS = "jz"  # their recorded wrist path is part of the sign
+# SILFA's template frames hold only the first part of j's and z's strokes (the rest is held out),
+# so the generator draws the rest of each letter after the recorded part: the share of a moving
+# letter's frames that plays the recording.
+RECORDED_SHARE = 0.55
 HAND_BONES = [
     (0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
     (11, 12), (9, 13), (13, 14), (14, 15), (15, 16), (13, 17), (0, 17), (17, 18), (18, 19),
@@ -192,9 +196,12 @@ class Glyph:
 
 def _glyph_table() -> dict[str, Glyph]:
     table = {c: Glyph(c) for c in LETTERS}
-    # Digits: ASL number handshapes where a letter matches, palm towards the signer.
+    # Digits: ASL number handshapes where a letter matches, palm towards the signer. 0 is the o
+    # itself, as signers make it: only the neighbours tell them apart (an o turned to the signer
+    # for 0 had the unseen people's o read as 0 in a third of its occurrences; issue 23).
     for digit, shape in zip("0123456789", "odvkbywruf", strict=False):
         table[digit] = Glyph(shape, "palm_in")
+    table["0"] = Glyph("o")
     punctuation = {
         " ": Glyph("c", "tilt_right", "right"),  # a short sideways move between words
         "-": Glyph("d", "side", "right"),  # index draws a dash
@@ -254,6 +261,23 @@ def motion_path(motion: str, n: int) -> np.ndarray:
         "twist": (zero, zero, zero),  # the hand rolls instead; see `motion_roll`
     }
     return np.stack(paths[motion], axis=-1)
+
+
+def stroke_end(letter: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The end of j's or z's stroke that SILFA's recorded part lacks, drawn from the letter itself:
+    wrist offsets [n, 3] in palm lengths from where the recording ends, and extra yaw (degrees).
+    j: the little finger hooks down and across to the signer's side while the palm turns towards
+    the signer. z: the diagonal back and the bottom bar (the recording holds the top bar, drawn
+    towards +x, which fixes the letter's direction)."""
+    t = np.linspace(0.0, 1.0, n + 1, dtype=np.float32)[1:]
+    zero = np.zeros_like(t)
+    if letter == "j":
+        quarter = np.pi * t / 2
+        path = (0.4 * (1 - np.cos(quarter)), 0.45 * np.sin(quarter) - 0.15 * t**2, zero)
+        return np.stack(path, -1), (70 * t).astype(np.float32)
+    diagonal, bar = np.minimum(2 * t, 1), np.maximum(2 * t - 1, 0)
+    path = (-0.6 * diagonal + 0.6 * bar, 0.6 * diagonal, zero)
+    return np.stack(path, -1), zero
 
 
 def motion_roll(motion: str, n: int) -> np.ndarray:
