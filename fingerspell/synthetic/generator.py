@@ -103,7 +103,7 @@ def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.
     glyph = handshapes.GLYPHS[char]
     shapes = handshapes.hand_shapes(glyph.shape, signer.hands)
     extra_yaw = np.zeros(n, np.float32)
-    if glyph.shape in handshapes.MOVING_LETTERS and glyph.orientation == "front":
+    if glyph.drawn:
         # j and z draw their letter: SILFA's recorded wrist path (and, for SILFA's own signer,
         # the hand turning along it; the photographed people hold their one still shape), then
         # the rest of the stroke, which the recording's template part does not hold.
@@ -128,7 +128,7 @@ def _key_shapes(char: str, n: int, signer: Signer, rng) -> tuple[np.ndarray, np.
 def _hold_drift(n: int, rng) -> np.ndarray:
     """Wrist offsets [n, 3]: a held letter drifts in a straight line, in any direction. SILFA's
     signer's wrist moves a median 0.04 palm lengths a frame over the static letters' template
-    frames (0.35 over a letter); the phrase's random walk alone covers a third of that."""
+    frames (0.35 over a letter); the phrase's random walk alone moved them 0.017."""
     angle, speed = rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * HOLD_DRIFT)
     direction = np.array([np.cos(angle), np.sin(angle), 0], np.float32)
     return (np.arange(n, dtype=np.float32)[:, None] * np.float32(speed)) * direction
@@ -159,7 +159,7 @@ def hand_timeline(phrase: str, signer: Signer,
         n = int(np.clip(round(signer.frames_per_char * rng.lognormal(0, 0.2)), 3, 24))
         if handshapes.GLYPHS[char].motion != "none":
             n += n // 3
-        elif char in handshapes.MOVING_LETTERS:
+        elif handshapes.GLYPHS[char].drawn:
             n += n // 2  # a whole letter drawn
         if i == 0:
             n += lead_in

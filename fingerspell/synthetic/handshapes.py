@@ -193,15 +193,20 @@ class Glyph:
     orientation: str = "front"
     motion: str = "none"
 
+    @property
+    def drawn(self) -> bool:
+        """j and z as letters: the hand draws them (recorded path, then `stroke_end`)."""
+        return self.shape in MOVING_LETTERS and self.orientation == "front"
+
 
 def _glyph_table() -> dict[str, Glyph]:
     table = {c: Glyph(c) for c in LETTERS}
     # Digits: ASL number handshapes where a letter matches, palm towards the signer. 0 is the o
     # itself, as signers make it: only the neighbours tell them apart (an o turned to the signer
     # for 0 had the unseen people's o read as 0 in a third of its occurrences; issue 23).
-    for digit, shape in zip("0123456789", "odvkbywruf", strict=False):
+    table["0"] = table["o"]
+    for digit, shape in zip("123456789", "dvkbywruf", strict=True):
         table[digit] = Glyph(shape, "palm_in")
-    table["0"] = Glyph("o")
     punctuation = {
         " ": Glyph("c", "tilt_right", "right"),  # a short sideways move between words
         "-": Glyph("d", "side", "right"),  # index draws a dash
