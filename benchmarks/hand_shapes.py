@@ -10,6 +10,10 @@ normal spread of angles; scored on SILFA's held-out frames (`handshapes.silfa_pa
 unseen source's photos (`tools/data/roboflow_hands.parquet`, mirrored to right hands). No
 sequence, no motion, no model of ours: it says how separable the letters' shapes are across
 sources, a reference for what the sequence model reads per letter (`real_transfer.py`).
+
+A second table trains it on hands as the generator's signers hold them (`generator.make_signer`:
+SILFA's signer for half of them, then `generator.blended` with each signer's blend drawn from
+±`--blends`), 200 signers and three hands of each letter apiece.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from fingerspell import reader, schema
 from fingerspell.cli import SILFA_DEFAULT
-from fingerspell.synthetic import handshapes
+from fingerspell.synthetic import generator, handshapes
 from fingerspell.synthetic.handshapes import LETTERS
 
 
@@ -60,11 +64,33 @@ def turned(hands: np.ndarray, spread: float, copies: int, rng) -> np.ndarray:
     return np.einsum("nij,nkj->nki", rotations, np.tile(hands, (copies, 1, 1)))
 
 
+def signers_hands(blend: float, n_signers: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Three hands of each letter from each of `n_signers` of the generator's signers, their
+    blends drawn from ±`blend` (the orientation and variant noise left out)."""
+    hands, letters = [], []
+    for participant in range(n_signers):
+        signer = generator.make_signer(participant, rng)
+        signer = generator.Signer(**{**signer.__dict__, "blend": rng.uniform(-blend, blend)})
+        for number, letter in enumerate(LETTERS):
+            shapes = handshapes.hand_shapes(letter, signer.hands)
+            for pick in rng.integers(len(shapes), size=3):
+                hands.append(generator.blended(shapes[pick], letter, signer, rng))
+                letters.append(number)
+    return handshapes.palm_normalised(np.stack(hands)), np.array(letters)
+
+
+def _scores(hands, labels, tests) -> dict[str, float]:
+    classifier = LogisticRegression(max_iter=3000).fit(hands.reshape(len(hands), -1), labels)
+    return {f"{name} ({len(y)})": np.mean(classifier.predict(x.reshape(len(x), -1)) == y)
+            for name, (x, y) in tests.items()}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--silfa", default=str(SILFA_DEFAULT))
     parser.add_argument("--spreads", type=float, nargs="+", default=[0, 8, 15, 25])
     parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--blends", type=float, nargs="+", default=[0, 0.5, 1, 1.5])
     args = parser.parse_args()
     train, letters = template_hands()
     tests = {"SILFA held-out frames": held_out_silfa(args.silfa), "unseen photos": unseen_photos()}
@@ -75,11 +101,14 @@ def main() -> None:
         if spread:
             hands = np.concatenate([train, turned(train, spread, args.copies, rng)])
             labels = np.tile(letters, args.copies + 1)
-        classifier = LogisticRegression(max_iter=3000).fit(hands.reshape(len(hands), -1), labels)
-        row = {"turned by (degrees)": spread, "training hands": len(hands)}
-        for name, (x, y) in tests.items():
-            row[f"{name} ({len(y)})"] = np.mean(classifier.predict(x.reshape(len(x), -1)) == y)
-        rows.append(row)
+        rows.append({"turned by (degrees)": spread, "training hands": len(hands),
+                     **_scores(hands, labels, tests)})  # fmt: skip
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
+    rows = []
+    for blend in args.blends:
+        hands, labels = signers_hands(blend, 200, np.random.default_rng(0))
+        rows.append({"signers' blend, ±": blend, "training hands": len(hands),
+                     **_scores(hands, labels, tests)})  # fmt: skip
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
 
 

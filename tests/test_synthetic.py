@@ -118,6 +118,29 @@ def test_j_and_z_are_drawn_whole_past_their_recorded_part(hands):
             assert drawn[-1, 0] - drawn[turn, 0] > 0.5
 
 
+def test_signers_hands_lie_between_and_beyond_two_real_peoples():
+    signers = [generator.make_signer(i, np.random.default_rng(i)) for i in range(300)]
+    blends = np.array([s.blend for s in signers])
+    assert all(s.partner != s.hands for s in signers)
+    assert blends.min() < -0.8 and blends.max() > 0.8 and abs(np.median(blends)) < 0.2
+    # blend 0 signs with the signer's own source's hand, 1 with the partner's, and -1 as far
+    # beyond their own as the partner is on the other side.
+    base = generator.Signer(**{**signers[0].__dict__, "hands": 3, "partner": 7,
+                               "style": (0.0, 0.0, 0.0)})  # fmt: skip
+    theirs = {k: handshapes.hand_shapes("b", k) for k in (3, 7)}
+    gap = np.abs(theirs[3][:, None] - theirs[7][None]).mean(axis=(2, 3)).min()
+
+    def nearest(blend: float, source: int) -> float:
+        signer = generator.Signer(**{**base.__dict__, "blend": blend})
+        shape = generator._key_shapes("b", 5, signer, np.random.default_rng(2))[0][0]
+        return float(np.abs(theirs[source] - shape).mean(axis=(1, 2)).min())
+
+    assert gap > 0.1
+    assert nearest(0.0, 3) < 0.05 < gap < nearest(0.0, 7)
+    assert nearest(1.0, 7) < 0.05 < gap < nearest(1.0, 3)
+    assert nearest(-1.0, 3) > 0.6 * gap
+
+
 def test_shipped_templates_are_rebuilt_from_their_sources_and_hold_no_held_out_hand(silfa_dir):
     built, shipped = handshapes.build_templates(silfa_dir), handshapes.load_templates()
     assert built.keys() == shipped.keys()
