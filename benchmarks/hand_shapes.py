@@ -19,6 +19,7 @@ SILFA's signer for half of them, then `generator.blended` with each signer's ble
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ def signers_hands(blend: float, n_signers: int, rng) -> tuple[np.ndarray, np.nda
     hands, letters = [], []
     for participant in range(n_signers):
         signer = generator.make_signer(participant, rng)
-        signer = generator.Signer(**{**signer.__dict__, "blend": rng.uniform(-blend, blend)})
+        signer = dataclasses.replace(signer, blend=rng.uniform(-blend, blend))
         for number, letter in enumerate(LETTERS):
             shapes = handshapes.hand_shapes(letter, signer.hands)
             for pick in rng.integers(len(shapes), size=3):

@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -99,7 +100,7 @@ def test_every_character_has_a_distinct_glyph_but_0_which_is_the_o():
 @pytest.mark.parametrize("hands", [0, 4])  # SILFA's signer, a photographed person
 def test_j_and_z_are_drawn_whole_past_their_recorded_part(hands):
     base = generator.make_signer(1, np.random.default_rng(0))
-    signer = generator.Signer(**{**base.__dict__, "hands": hands, "style": (0.0, 0.0, 0.0)})
+    signer = dataclasses.replace(base, hands=hands, style=(0.0, 0.0, 0.0))
     templates = handshapes.load_templates()
     for letter in "jz":
         # Through the glyph's frames after its recorded part, relative to the recording's end.
@@ -125,13 +126,12 @@ def test_signers_hands_lie_between_and_beyond_two_real_peoples():
     assert blends.min() < -0.8 and blends.max() > 0.8 and abs(np.median(blends)) < 0.2
     # blend 0 signs with the signer's own source's hand, 1 with the partner's, and -1 as far
     # beyond their own as the partner is on the other side.
-    base = generator.Signer(**{**signers[0].__dict__, "hands": 3, "partner": 7,
-                               "style": (0.0, 0.0, 0.0)})  # fmt: skip
+    base = dataclasses.replace(signers[0], hands=3, partner=7, style=(0.0, 0.0, 0.0))
     theirs = {k: handshapes.hand_shapes("b", k) for k in (3, 7)}
     gap = np.abs(theirs[3][:, None] - theirs[7][None]).mean(axis=(2, 3)).min()
 
     def nearest(blend: float, source: int) -> float:
-        signer = generator.Signer(**{**base.__dict__, "blend": blend})
+        signer = dataclasses.replace(base, blend=blend)
         shape = generator._key_shapes("b", 5, signer, np.random.default_rng(2))[0][0]
         return float(np.abs(theirs[source] - shape).mean(axis=(1, 2)).min())
 

@@ -144,7 +144,7 @@ def blended(shape: np.ndarray, letter: str, signer: Signer, rng) -> np.ndarray:
     sequence model everywhere: BENCHMARKS.md, "Third round")."""
     theirs = handshapes.hand_shapes(letter, signer.partner)
     other = theirs[rng.integers(len(theirs))]
-    return (shape + np.float32(signer.blend) * (other - shape)).astype(np.float32)
+    return shape + np.float32(signer.blend) * (other - shape)
 
 
 def _hold_drift(n: int, rng) -> np.ndarray:
