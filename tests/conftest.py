@@ -1,8 +1,10 @@
 """Shared fixtures: a small synthetic dataset (made once per session), the SILFA folder, a demo
 run, and a local Cloud Storage emulator for gs:// paths."""
 
+import fcntl
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -53,11 +55,32 @@ def demo_config():
 
 
 @pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory) -> Path:
+def demo_dir(tmp_path_factory, worker_id) -> Path:
+    """Trained once per backend: pytest-xdist's workers share the first one's (read-only)."""
     from fingerspell import demo
 
-    out = tmp_path_factory.mktemp("demo")
-    demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)
+    def build(out: Path) -> None:
+        demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)
+
+    return _built_once(tmp_path_factory, worker_id, f"demo-{keras.backend.backend()}", build)
+
+
+def _built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """A session fixture's folder, built by whichever pytest-xdist worker asks first (the others
+    wait on a lock in the folder they share), or in this session's own folder without xdist."""
+    if worker_id == "master":
+        out = tmp_path_factory.mktemp(name)
+        build(out)
+        return out
+    root = tmp_path_factory.getbasetemp().parent
+    out, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)  # a worker that died half-way
+            out.mkdir()
+            build(out)
+            done.touch()
     return out
 
 

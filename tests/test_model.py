@@ -200,6 +200,7 @@ AGREEMENT = textwrap.dedent(
     folder, backend = sys.argv[1], keras.backend.backend()
     PRESETS["one-block"] = {**PRESETS["tiny"], "blocks": 1, "dropout": 0.0}
     config = Config(preset="one-block", warmup_epochs=0)
+    keras.utils.set_random_seed(0)
     model = build_model(config)
     if backend == "tensorflow":  # the first process draws the initial weights
         model.save_weights(f"{folder}/initial.weights.h5")
@@ -221,8 +222,9 @@ def test_tensorflow_and_jax_agree_on_logits_loss_and_one_update(tmp_path):
     AdamW step agree. Tolerances: float32 kernels of two compilers differ in summation order
     (logits 1e-4; measured 1.4e-5 of logits up to 30; loss 1e-5 relative, measured 1e-7); Adam
     divides each gradient by its own size, so where a gradient is about zero the two updates
-    (±lr) can part: the weights after the step agree to lr/100 except on at most 0.1 % of the
-    entries (measured 0.01 %), and everywhere to lr/10 (measured 6.3e-5)."""
+    (each at most lr, and weight decay's share, in size) can part by as much as their sum: the
+    weights after the step agree to lr/100 except on at most 0.1 % of the entries (measured
+    0.01 %; the largest difference 6.3e-5 to 1.2e-4 over unseeded runs), everywhere to 2.2 lr."""
     rng = np.random.default_rng(3)
     frames = rng.uniform(0.2, 0.8, (4, 48, 3 * len(model_landmarks("model")))).astype(np.float32)
     frames[2, 36:] = np.nan  # padding
@@ -240,5 +242,5 @@ def test_tensorflow_and_jax_agree_on_logits_loss_and_one_update(tmp_path):
     lr = 1e-3
     weights = [k for k in tf_run.files if k.startswith("w")]
     difference = np.concatenate([np.abs(jax_run[k] - tf_run[k]).ravel() for k in weights])
-    assert difference.max() <= lr / 10
+    assert difference.max() <= 2.2 * lr
     assert np.mean(difference > lr / 100) <= 0.001
