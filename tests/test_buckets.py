@@ -2,12 +2,14 @@
 emulator (the `bucket` fixture): the same files as on local disk, resumable, and nothing
 written to a local `gs:` folder by mistake."""
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
-from fingerspell import align, environment, reader, records, storage, train
+from fingerspell import align, check, environment, reader, records, storage, train
 from fingerspell.synthetic import report as synth_report
 from tests.conftest import demo_config
 from tests.test_train import StopAfterFirstEpoch
@@ -68,8 +70,9 @@ def test_a_run_in_a_bucket_resumes_to_the_unbroken_runs_weights(demo_dir, bucket
                                                                 monkeypatch):  # fmt: skip
     """Records read from the bucket, the run written there: 1 epoch, a stop, then --resume. The
     resumed run ends where the demo's unbroken run did, and its best checkpoint is replaced only
-    by an epoch better than those before the break; `align` writes its spans beside the records.
-    (Export and check into a bucket: test_notebooks.)"""
+    by an epoch better than those before the break; `align` writes its spans beside the records;
+    `check` reads the data from the bucket and writes its report there. (Export into a bucket:
+    test_notebooks.)"""
     monkeypatch.chdir(tmp_path)
     records_dir = upload(demo_dir / "records", f"{bucket}/records")
     run = f"{bucket}/run"
@@ -90,4 +93,14 @@ def test_a_run_in_a_bucket_resumes_to_the_unbroken_runs_weights(demo_dir, bucket
     assert storage.glob(f"{run}/logs/train/*tfevents*")  # TensorBoard wrote into the bucket
     done = align.align(run, records_dir)
     assert done["aligned"] and storage.glob(f"{records_dir}/{align.ALIGNMENTS}/*.parquet")
+
+    # `check` of the demo's submission on the data and records in the bucket, its report there.
+    data = upload(demo_dir / "data", f"{bucket}/data")
+    report = check.check(str(demo_dir / "submission.zip"), data, f"{bucket}/check", records_dir,
+                         fold=0)  # fmt: skip
+    assert json.loads(storage.read_text(f"{bucket}/check/report.json")) == report
+    checked = check.load_predictions(f"{bucket}/check")
+    local = pd.read_csv(demo_dir / "predictions.csv", keep_default_na=False)
+    assert checked.sequence_id.tolist() == local.sequence_id.tolist()
+    assert checked.prediction.tolist() == local.prediction.tolist()
     assert not (tmp_path / "gs:").exists()
