@@ -56,21 +56,14 @@ def demo_config():
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory, worker_id) -> Path:
-    """Trained once per backend: pytest-xdist's workers share the first one's (read-only)."""
+    """Trained once per backend: the first pytest-xdist worker to ask trains it in the folder the
+    workers share while the others wait on a lock, then all read it (read-only)."""
     from fingerspell import demo
 
-    def build(out: Path) -> None:
-        demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)
-
-    return _built_once(tmp_path_factory, worker_id, f"demo-{keras.backend.backend()}", build)
-
-
-def _built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
-    """A session fixture's folder, built by whichever pytest-xdist worker asks first (the others
-    wait on a lock in the folder they share), or in this session's own folder without xdist."""
-    if worker_id == "master":
+    name = f"demo-{keras.backend.backend()}"
+    if worker_id == "master":  # no xdist: this session's own folder
         out = tmp_path_factory.mktemp(name)
-        build(out)
+        demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)
         return out
     root = tmp_path_factory.getbasetemp().parent
     out, done = root / name, root / f"{name}.done"
@@ -78,8 +71,7 @@ def _built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not done.exists():
             shutil.rmtree(out, ignore_errors=True)  # a worker that died half-way
-            out.mkdir()
-            build(out)
+            demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)
             done.touch()
     return out
 
