@@ -36,11 +36,10 @@ VARIANTS = {  # name: [train] and [train.augment] values over the demo recipe
 def alignment_error(data: str, records: str) -> dict:
     """`align`'s spans against the generator's: where each character's emission falls, and how
     far each character's first frame is from its true start (second character on)."""
-    from fingerspell import align
     from fingerspell import records as records_module
     from fingerspell.synthetic import generator
 
-    both = align.load_alignments(records).merge(generator.letter_frames(data),
+    both = records_module.load_alignments(records).merge(generator.letter_frames(data),
                                                 on=["sequence_id", "position"],
                                                 suffixes=("", "_true"))  # fmt: skip
     both = both.merge(records_module.load_folds(records)[["sequence_id", "fold"]])

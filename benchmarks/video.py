@@ -18,7 +18,7 @@ import time
 
 import pandas as pd
 
-from fingerspell import reader, transcribe, video
+from fingerspell import mediapipe_env, reader, transcribe, video
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--submission", required=True)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    video.environment()  # installed before any timing
+    mediapipe_env.environment()  # installed before any timing
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for workers in args.workers:

@@ -5,8 +5,9 @@ A forced alignment of the label to the model's per-frame log-probabilities (the
 frame at which the best CTC path first emits each character. Characters own the frames between
 the midpoints of their neighbours' emissions: the spans temporal CutMix (`augment`) cuts at.
 
-The result lives beside the records (`RECORDS/alignments/`), one parquet file per records file,
-written whole; a rerun keeps finished files and refuses a folder aligned by another run.
+The result lives beside the records (`RECORDS/alignments/`, read by `records.load_alignments`),
+one parquet file per records file, written whole; a rerun keeps finished files and refuses a
+folder aligned by another run.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from fingerspell import dataset, records, schema, storage
+from fingerspell.features import model_landmarks
 from fingerspell.reader import DataError
+from fingerspell.records import ALIGNMENTS
+from fingerspell.runs import load_trained, weights_file
 
-ALIGNMENTS = "alignments"
 OPTIONS = "options.json"
 COLUMNS = ["sequence_id", "position", "frame", "start", "end", "log_prob"]
 
@@ -32,14 +35,11 @@ COLUMNS = ["sequence_id", "position", "frame", "start", "end", "log_prob"]
 def align(run: str, records_dir: str, batch_size: int = 32) -> dict:
     """Align every sequence of the records (all folds, both splits) with the run's best weights.
     Sequences with more characters than frames cannot be aligned: counted, not written."""
-    from fingerspell import train
-    from fingerspell.features import model_landmarks
-
     if importlib.util.find_spec("ctc_segmentation") is None:
         raise ModuleNotFoundError("align needs ctc-segmentation (it builds with a C compiler): "
                                   "pip install ctc-segmentation")  # fmt: skip
     started = time.perf_counter()
-    model, config = train.load_trained(run)
+    model, config = load_trained(run)
     folder = storage.join(records_dir, ALIGNMENTS)
     _claim(folder, _options(run, config))
     meta = records.load_metadata(records_dir)
@@ -59,18 +59,8 @@ def align(run: str, records_dir: str, batch_size: int = 32) -> dict:
     return done | {"seconds": round(time.perf_counter() - started, 1)}
 
 
-def load_alignments(records_dir: str) -> pd.DataFrame:
-    """Every aligned character of a records folder: `COLUMNS`, frames of the stored sequence."""
-    found = storage.glob(storage.join(records_dir, ALIGNMENTS, "*.parquet"))
-    if not found:
-        raise FileNotFoundError(f"{records_dir} has no {ALIGNMENTS}/: run `align` first")
-    return pd.concat([pd.read_parquet(storage.readable(p)) for p in found], ignore_index=True)
-
-
 def _options(run: str, config) -> dict:
-    from fingerspell import train
-
-    weights = train.weights_file(run)  # the file `load_trained` loads
+    weights = weights_file(run)  # the file `load_trained` loads
     return {"weights_sha256": hashlib.sha256(storage.read_bytes(weights)).hexdigest(),
             "max_frames": config.max_frames, "model_landmarks": config.model_landmarks}
 

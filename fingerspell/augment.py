@@ -29,7 +29,7 @@ class Augmenter:
 
     def __init__(self, probabilities: Augmentation, max_frames: int, landmarks: list[int],
                  max_phrase: int = 64, alignments=None):  # fmt: skip
-        """`alignments`: `align.load_alignments`' table, which CutMix needs (without it, CutMix
+        """`alignments`: `records.load_alignments`' table, which CutMix needs (without it, CutMix
         is off)."""
         self.p = probabilities
         self.spans = None if alignments is None else _SpanLookup(alignments)

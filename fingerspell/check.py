@@ -1,62 +1,25 @@
 """Stage 4: run a submission exactly as the competition's evaluator does, and report.
 
-The evaluator reads `inference_args.json`, loads each parquet file with
-`pd.read_parquet(path, columns=selected_columns)`, feeds each sequence's rows as float32 to the
-`serving_default` signature runner, takes the argmax of every output row and maps it through the
-reversed character map — no CTC collapsing of its own. Here it runs on LiteRT with one thread.
+The evaluator loads each parquet file with `pd.read_parquet(path, columns=selected_columns)` and
+runs each sequence through the file as `litert` does (LiteRT, one thread). The report: score,
+latency, size, the competition's limits and, given the run, parity with the Keras model.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import metric, plots, reader, records, schema, storage
+from fingerspell import metric, plots, reader, records, storage
+from fingerspell.litert import load_runner, predict
 
 COMPETITION_TEST_SEQUENCES = 62_000  # ≈ size of the hidden test set
 SIZE_LIMIT_MB = 40  # the competition's limit on model.tflite (its rules; 2**20 bytes a MB here)
 TIME_LIMIT_HOURS = 5  # the competition's limit for scoring the hidden test set
-
-
-def load_runner(submission: str):
-    """(signature runner, selected columns) from a folder or a submission.zip."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    if str(submission).endswith(".zip"):
-        with zipfile.ZipFile(io.BytesIO(storage.read_bytes(submission))) as archive:
-            model = archive.read("model.tflite")
-            args = json.loads(archive.read("inference_args.json"))
-    else:
-        model = storage.read_bytes(storage.join(submission, "model.tflite"))
-        args = json.loads(storage.read_text(storage.join(submission, "inference_args.json")))
-    interpreter = Interpreter(model_content=model, num_threads=1)
-    return interpreter.get_signature_runner("serving_default"), args["selected_columns"], model
-
-
-def inspecting_interpreter(model: bytes):
-    """A LiteRT interpreter of the file that keeps every intermediate tensor, so what the graph
-    computed inside (per-frame classes, logits) can be read after a run."""
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    with warnings.catch_warnings():  # "for debugging only": reading them is the point here
-        warnings.simplefilter("ignore", UserWarning)
-        return Interpreter(model_content=model, num_threads=1,
-                           experimental_preserve_all_tensors=True)  # fmt: skip
-
-
-def predict(runner, frames: np.ndarray) -> str:
-    """The evaluator's decoding: argmax per output row, through the reversed character map."""
-    output = runner(inputs=frames.astype(np.float32))["outputs"]
-    lookup = schema.index_to_char()
-    return "".join(lookup[int(i)] for i in np.argmax(output, axis=1))
 
 
 def _sequences(data: str, table: pd.DataFrame, columns: list[str]):
@@ -81,7 +44,11 @@ def check(
         folds = records.load_folds(records_dir)
         table = table[table.sequence_id.isin(folds.sequence_id[folds.fold == fold])]
     table = table.head(limit) if limit else table
-    keras_decode = KerasDecoder(keras_run) if keras_run is not None else None
+    keras_decode = None
+    if keras_run is not None:
+        from fingerspell.evaluate import KerasDecoder  # Keras only for the parity check
+
+        keras_decode = KerasDecoder(keras_run)
     rows, latencies = [], []
     for row, frames in tqdm(_sequences(str(data), table, columns), total=len(table),
                             desc="check", unit="seq"):  # fmt: skip
@@ -135,27 +102,6 @@ def load_predictions(report_dir: str) -> pd.DataFrame:
     """A check's predictions.csv: one row per sequence (phrase, prediction, distance, latency)."""
     path = storage.join(report_dir, "predictions.csv")
     return pd.read_csv(storage.readable(path), keep_default_na=False)
-
-
-class KerasDecoder:
-    """A run's Keras model, on the backend in force, fed as in training (resampled and
-    NaN-padded to the frame budget), greedy-decoded, with the exported graph's fallback for an
-    empty decode."""
-
-    def __init__(self, run: str, weights: str | None = None):
-        from fingerspell.model import decoding_model
-        from fingerspell.train import BEST, load_trained
-
-        model, self.config = load_trained(run, weights or BEST)
-        self.decoder = decoding_model(model)
-
-    def __call__(self, frames: np.ndarray) -> str:
-        import tensorflow as tf
-
-        from fingerspell.dataset import fit_to_budget
-        padded, _ = fit_to_budget(tf.constant(frames), tf.constant([0]), self.config.max_frames, 1)
-        decoded = self.decoder.predict_on_batch(padded.numpy()[None])  # one shape: compiled once
-        return schema.decode_prediction(decoded[0])
 
 
 def report_markdown(report: dict, results: pd.DataFrame) -> str:

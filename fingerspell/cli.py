@@ -44,48 +44,48 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from fingerspell import devices, install
+    from fingerspell import devices, install, processes
 
     if args.wandb:
         install.require_wandb()  # said before Keras starts
 
     backend = devices.use_backend(args.backend)  # before anything imports Keras
     spread = (args.coordinator, args.num_processes, args.process_id)
-    if devices.wants_processes(*spread, multi_host=args.multi_host):
+    if processes.wants_processes(*spread, multi_host=args.multi_host):
         if backend != "jax":
             raise SystemExit(f"train: several processes train on JAX, not {backend}: "
                              "pass --backend jax")  # fmt: skip
-        devices.join_processes(*spread, timeout=args.join_timeout)  # before anything computes
-    from fingerspell import recipes, train
+        processes.join_processes(*spread, timeout=args.join_timeout)  # before anything computes
+    from fingerspell import plan, recipes, train
 
     given = _given(args, {"preset", "epochs", "batch_size", "max_frames", "seed", "precision"})
     if args.fold is not None:
         given["val_fold"] = -1 if args.fold == "all" else int(args.fold)
     config = recipes.train_config(args.recipe, **given)
     if args.plan:
-        plan = train.project_run(args.records, config)
+        projection = plan.project_run(args.records, config)
         if devices.local_hardware().writes:  # one report for a multi-process run
             print("\n".join(f"{name}: {value:.4g}" if isinstance(value, float) else
-                             f"{name}: {value}" for name, value in plan.items()))  # fmt: skip
+                             f"{name}: {value}" for name, value in projection.items()))  # fmt: skip
         return
     if args.out is None:
         raise SystemExit("train: --out is required (unless --plan)")
     try:
         train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
-    except devices.ProcessLost as error:
-        devices.exit_with_message(str(error))  # at once: JAX's shutdown would wait for the dead
+    except processes.ProcessLost as error:
+        processes.exit_with_message(str(error))  # at once: JAX's shutdown would wait for the dead
     if devices.local_hardware().writes:
         print(f"run written to {args.out}")
 
 
 def _align(args: argparse.Namespace) -> None:
-    from fingerspell import align
+    from fingerspell import align, records
 
     done = align.align(args.run, args.records, args.batch_size)
     print(f"{done['aligned']} sequences aligned, {done['unaligned']} too short to align (fewer "
           "frames than characters and a blank around each), "
           f"{done['kept']} files kept from before, in {done['seconds']} s: "
-          f"{args.records}/{align.ALIGNMENTS}")  # fmt: skip
+          f"{args.records}/{records.ALIGNMENTS}")  # fmt: skip
 
 
 def _export(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ PRESETS: dict[str, dict[str, int | float]] = {
     "small": {"dim": 192, "blocks": 3, "heads": 4, "kernel": 17, "expand": 2, "dropout": 0.2},
     "base": {"dim": 256, "blocks": 4, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
     # 18.2 M parameters: 34.8 MB at fp16, the largest of these shapes under 38 MB (40 MB limit);
-    # 82 ms p95 at 384 frames on one thread here (BENCHMARKS.md): size, not time, limits it.
+    # 86.9 ms p95 at 384 frames on one thread here (BENCHMARKS.md): size, not time, limits it.
     "large": {"dim": 384, "blocks": 6, "heads": 8, "kernel": 17, "expand": 2, "dropout": 0.2},
 }
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fingerspell import records, schema
-from fingerspell.features import LIMIT
+from fingerspell.config import Config
+from fingerspell.features import LIMIT, model_landmarks
+from fingerspell.reader import DataError
 
 PAD_LABEL = -1
 # Memory the training shuffle buffer may hold: all of a small dataset, ~4k real sequences.
@@ -209,3 +211,44 @@ def _pad_batch(batch, batch_size: int):
     return (tf.ensure_shape(frames, [batch_size, *frames.shape[1:]]),
             tf.ensure_shape(labels, [batch_size, labels.shape[1]]),
             tf.ensure_shape(ids, [batch_size]))  # fmt: skip
+
+
+def training_folds(meta: dict, config: Config) -> tuple[list[int], list[int]]:
+    """(training folds, validation folds) of a records folder: its metadata says how many folds
+    it has; the config says which one validates (-1: none)."""
+    every = list(range(meta["folds"]))
+    if config.val_fold < 0:
+        return every, []
+    if config.val_fold not in every:
+        raise DataError(f"validation fold {config.val_fold} does not exist: the records have "
+                         f"folds 0..{meta['folds'] - 1}")  # fmt: skip
+    return [k for k in every if k != config.val_fold], [config.val_fold]
+
+
+def make_augmenter(records_dir: str, config: Config, speaks: bool = True):
+    """The run's augmenter; CutMix (`config.augment.cutmix`) reads the records' alignments
+    (`align`), and is off, saying so, where there are none."""
+    from fingerspell.augment import Augmenter
+
+    alignments = None
+    if config.augment.cutmix > 0:
+        try:
+            alignments = records.load_alignments(records_dir)
+        except FileNotFoundError as missing:
+            if speaks:
+                print(f"CutMix is off: {missing}")
+    landmarks = model_landmarks(config.model_landmarks)
+    return Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase, alignments)
+
+
+def training_batches(records_dir: str, folds: list[int], config: Config, epoch: int, hardware,
+                     augmenter) -> tf.data.Dataset:  # fmt: skip
+    """One epoch of this process's training batches: its rows of each global batch (every local
+    device's per-device batch; `make_dataset`'s `part`), reshuffled and augmented from seed +
+    epoch (so a resumed run sees the same data). `hardware`: a `devices.Hardware`."""
+    landmarks = model_landmarks(config.model_landmarks)
+    return make_dataset(
+        records_dir, folds, config.batch_size * hardware.local_devices, config.max_frames, True,
+        landmarks, config.max_phrase, seed=config.seed + epoch, augment=augmenter,
+        part=(hardware.process_index, hardware.processes),
+    )  # fmt: skip

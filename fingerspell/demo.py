@@ -18,7 +18,7 @@ def run_demo(out: str | Path, sequences: int = SYNTHETIC_SEQUENCES, config: Conf
     """Writes out/data, out/records, out/run, then out/submission.zip (with model.tflite and
     inference_args.json beside it) and the check's report.json, report.md, report.png and
     predictions.csv; returns the report. `out` may be a bucket."""
-    from fingerspell import check, export, records, train
+    from fingerspell import check, export, records, runs, train
     from fingerspell.synthetic import generator
 
     data, records_dir, run = (storage.join(out, part) for part in ("data", "records", "run"))
@@ -28,7 +28,7 @@ def run_demo(out: str | Path, sequences: int = SYNTHETIC_SEQUENCES, config: Conf
     print(f"[2/5] TFRecord folds → {records_dir}")
     records.preprocess(data, records_dir, workers=workers)
     print(f"[3/5] training preset {config.preset!r} for {config.epochs} epochs → {run}")
-    resume = storage.exists(storage.join(run, train.BACKUP))
+    resume = storage.exists(storage.join(run, runs.BACKUP))
     train.train(records_dir, run, config, resume=resume, verbose=2)
     print(f"[4/5] exporting → {storage.join(out, 'submission.zip')}")
     submission = export.export(run, str(out))

@@ -14,7 +14,7 @@ import contextlib
 import glob
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 BACKENDS = ("auto", "jax", "tensorflow")
@@ -74,73 +74,6 @@ def use_backend(name: str = "auto") -> str:
     import keras
 
     return keras.backend.backend()
-
-
-class ProcessLost(RuntimeError):
-    """Another process of a multi-process run died or never joined."""
-
-
-# Keras' own variables for a multi-process run (`keras.distribution.initialize`).
-_KERAS_ENVIRONMENT = {"coordinator": "KERAS_DISTRIBUTION_JOB_ADDRESSES",
-                      "num_processes": "KERAS_DISTRIBUTION_NUM_PROCESSES",
-                      "process_id": "KERAS_DISTRIBUTION_PROCESS_ID"}  # fmt: skip
-
-
-def wants_processes(coordinator: str | None = None, num_processes: int | None = None,
-                    process_id: int | None = None, multi_host: bool = False) -> bool:  # fmt: skip
-    """Whether a run is one of several processes: told so by options, Keras' environment
-    variables, or `multi_host` (JAX finds the others: TPU pod slice, SLURM, Open MPI)."""
-    given = (coordinator, num_processes, process_id)
-    return multi_host or any(v is not None for v in given) or any(
-        name in os.environ for name in _KERAS_ENVIRONMENT.values())  # fmt: skip
-
-
-def join_processes(coordinator: str | None = None, num_processes: int | None = None,
-                   process_id: int | None = None, timeout: float = 300) -> None:  # fmt: skip
-    """Join a multi-process JAX run (`jax.distributed`), before anything computes. What is not
-    given comes from Keras' environment variables, then from JAX's detection of the cluster.
-    Within `timeout` seconds every process must have joined, or this one ends with a message
-    (JAX would abort with a C++ trace, which no Python code can catch)."""
-    import threading
-
-    import jax
-
-    values = {"coordinator": coordinator, "num_processes": num_processes, "process_id": process_id}
-    for name, variable in _KERAS_ENVIRONMENT.items():
-        if values[name] is None and variable in os.environ:
-            values[name] = os.environ[variable].split(",")[0]  # Keras lists every job; 0 leads
-    count, index = (None if values[k] is None else int(values[k]) for k in ("num_processes",
-                                                                           "process_id"))
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPUs: collectives over TCP
-    watchdog = threading.Timer(timeout, exit_with_message, [
-        f"the run's {count or 'other'} processes did not all join {values['coordinator'] or ''} "
-        f"within {timeout:.0f} s (--join-timeout): start the same command on every host, each "
-        "with its own --process-id"])  # fmt: skip
-    watchdog.daemon = True
-    watchdog.start()
-    jax.distributed.initialize(values["coordinator"], count, index,
-                               initialization_timeout=int(timeout) + 60)  # ours fires first
-    watchdog.cancel()
-
-
-def exit_with_message(message: str) -> None:
-    """End this process now, with a message: for a process whose peers are gone, where JAX's
-    orderly shutdown would wait for them and then abort with a C++ trace."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    os._exit(3)
-
-
-def wait_for_every_process(name: str) -> None:
-    """A barrier across the processes of a run (nothing to wait for in a single one)."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
-
-            multihost_utils.sync_global_devices(name)
 
 
 def keep_tensorflow_off_accelerators() -> None:
@@ -239,60 +172,3 @@ def distribution_scope(hardware: Hardware):
     kind = "GPU" if hardware.platform == "gpu" else "CPU"
     names = [d.name for d in tf.config.list_logical_devices(kind)]
     return tf.distribute.MirroredStrategy(names).scope()
-
-
-@dataclass(frozen=True)
-class Accelerator:
-    """An accelerator a plan projects onto, by its published peak (not measured here)."""
-
-    name: str
-    chips: int
-    peak_flops: float  # per chip, bf16
-
-    def hours(self, flops: float, share_of_peak: float) -> float:
-        """Compute-bound hours for `flops` at `share_of_peak` of the chips' peak."""
-        return flops / (self.chips * self.peak_flops * share_of_peak) / 3600
-
-    def sequences_per_second(self, flops_per_sequence: float, share_of_peak: float) -> float:
-        """What the input pipeline must deliver to keep pace."""
-        return self.chips * self.peak_flops * share_of_peak / flops_per_sequence
-
-
-# Cloud TPU v5e: 197 TFLOP/s bf16 a chip (cloud.google.com/tpu/docs/v5e). Kaggle's TPU runtime
-# is a v5e-8, Colab's a v5e-1; a v5e-16 pod slice is 4 hosts of 4 chips. NVIDIA H100 SXM: 989
-# TFLOP/s dense bf16 (NVIDIA's data sheet), two nodes of eight for a multi-node GPU run.
-ACCELERATORS = (Accelerator("Kaggle TPU v5e-8", 8, 197e12),
-                Accelerator("Colab TPU v5e-1", 1, 197e12),
-                Accelerator("Cloud TPU v5e-16 pod slice", 16, 197e12),
-                Accelerator("2 nodes × 8 H100", 16, 989e12))  # fmt: skip
-# Model-FLOPs utilisation is not measured on a TPU here: a 256-wide model with depthwise
-# convolutions, norms and CTC spends much of a step off the matrix units, so plans show a
-# pessimistic and an optimistic share.
-ASSUMED_SHARES_OF_PEAK = (0.1, 0.3)
-
-
-@dataclass
-class RunInfo:
-    """What a run ran on: written to RUN/run.json, printed when training starts, logged to
-    TensorBoard and W&B."""
-
-    backend: str
-    distribution: str
-    device_kind: str
-    devices: int  # of every process
-    processes: int
-    precision: str
-    global_batch: int
-    learning_rate: float
-    steps_per_epoch: int
-    steps_per_execution: int
-    versions: dict[str, str]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def summary(self) -> str:
-        return (f"{self.backend} backend, {self.distribution} ({self.devices} × "
-                f"{self.device_kind}), {self.precision}, global batch {self.global_batch}, "
-                f"peak learning rate {self.learning_rate:.2e}, {self.steps_per_epoch} steps an "
-                f"epoch, {self.steps_per_execution} per execution")  # fmt: skip

@@ -11,13 +11,16 @@ An empty decode emits `schema.FALLBACK` (a space), as validation and `check` sco
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import keras
@@ -28,7 +31,7 @@ from fingerspell import schema, storage
 from fingerspell.dataset import resample_indices
 from fingerspell.features import model_landmarks
 from fingerspell.model import greedy_decode
-from fingerspell.train import load_trained
+from fingerspell.runs import load_trained
 
 MAX_BYTES = 40 * 1024 * 1024
 PRECISIONS = ("fp16", "fp32", "int8-dynamic")
@@ -124,18 +127,9 @@ def _export_in_tensorflow_process(run: str, out: str, precision: str) -> str:
 
 
 def op_summary(tflite_path: str) -> dict[str, int]:
-    """Count of each operator in a TFLite file (all must be builtins for the competition)."""
-    from tensorflow.lite.python import schema_py_generated as schema_fb
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    names = {v: k for k, v in vars(schema_fb.BuiltinOperator).items() if not k.startswith("_")}
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(storage.read_bytes(tflite_path)))
-    counts: dict[str, int] = {}
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
-            if name == "CUSTOM":
-                name = f"CUSTOM:{(code.customCode or b'?').decode()}"
-            counts[name] = counts.get(name, 0) + 1
-    return dict(sorted(counts.items()))
+    """Count of each operator in a TFLite file (all must be builtins for the competition), from
+    TensorFlow's public model analyzer (`tf.lite.experimental.Analyzer`), which prints them."""
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        tf.lite.experimental.Analyzer.analyze(model_content=storage.read_bytes(tflite_path))
+    return dict(sorted(Counter(re.findall(r"Op#\d+ (\w+)\(", report.getvalue())).items()))

@@ -228,3 +228,24 @@ def decoding_model(model: keras.Model) -> keras.Model:
     # float32 like the logits: under a mixed policy the Lambda would cast them down before argmax.
     decoded = layers.Lambda(greedy_decode, name="greedy_decode", dtype="float32")(model.output)
     return keras.Model(model.input, decoded, name=f"{model.name}_decoder")
+
+
+def _schedule(config: Config, steps_per_epoch: int, peak: float):
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total - warmup, warmup_target=peak, warmup_steps=warmup, alpha=0.02,
+    )  # fmt: skip
+
+
+def make_optimizer(config: Config, steps_per_epoch: int, peak: float) -> keras.Optimizer:
+    """AdamW with warm-up and cosine decay; norm scales, shifts and biases are not decayed
+    (decay pulls them towards 0, which for a norm's scale means switching the layer off). With
+    `config.ema`, it also keeps the weights' moving average (Keras' `use_ema`)."""
+    optimizer = keras.optimizers.AdamW(
+        _schedule(config, steps_per_epoch, peak), weight_decay=config.weight_decay,
+        global_clipnorm=config.clip_norm, use_ema=config.ema > 0,
+        ema_momentum=config.ema or 0.99,
+    )  # fmt: skip
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer

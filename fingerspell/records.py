@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from fingerspell import parallel, reader, schema, storage
 
 MANIFESTS = "_manifests"
+ALIGNMENTS = "alignments"  # where `align` writes each character's frames, one parquet a file
 SPLITS = {"train.csv": "train", "supplemental_metadata.csv": "supplemental"}
 
 
@@ -311,3 +312,12 @@ def sequence_lengths(records: str) -> tuple[np.ndarray, np.ndarray]:
         frames += manifest["n_frames"]
         chars += manifest["n_chars"]
     return np.array(frames), np.array(chars)
+
+
+def load_alignments(records_dir: str) -> pd.DataFrame:
+    """Every aligned character of a records folder (`align`): sequence_id, position, frame,
+    start, end, log_prob, in frames of the stored sequence."""
+    found = storage.glob(storage.join(records_dir, ALIGNMENTS, "*.parquet"))
+    if not found:
+        raise FileNotFoundError(f"{records_dir} has no {ALIGNMENTS}/: run `align` first")
+    return pd.concat([pd.read_parquet(storage.readable(p)) for p in found], ignore_index=True)

@@ -1,12 +1,11 @@
 """Videos → text: landmarks (`video`, MediaPipe in its own processes) → a submission's
-`model.tflite` run exactly as the competition's evaluator runs it (`check.predict`) → the text.
+`model.tflite` run exactly as the competition's evaluator runs it (`litert`) → the text.
 
 Nothing here imports TensorFlow or Keras: LiteRT runs the file. With an output folder, each
 video gets a picture a person would rather look at than read: frames with their landmarks drawn,
 and under them the per-frame character timeline — which class the model's CTC head picked at
-each frame, read from the same file (its per-frame argmax tensor, kept by LiteRT's
-`experimental_preserve_all_tensors`) — and, if asked, the video itself with the landmarks and the
-text read so far drawn on it.
+each frame, read from the same file (its per-frame argmax tensor, `litert.Inspector`) — and,
+if asked, the video itself with the landmarks and the text read so far drawn on it.
 """
 
 from __future__ import annotations
@@ -18,35 +17,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import check, schema, storage, video
+from fingerspell import litert, schema, storage, video
+from fingerspell.mediapipe_env import extract, render
 
 THUMBNAILS = 6
 
 
-class FrameClasses:
-    """Each model frame's best class (0..58 a character, 59 blank), from the exported graph's
-    own greedy-decoding argmax, on a second interpreter that keeps every tensor."""
-
-    def __init__(self, model: bytes):
-        self.interpreter = check.inspecting_interpreter(model)
-        self.runner = self.interpreter.get_signature_runner("serving_default")
-        argmaxes = [op for op in self.interpreter._get_ops_details() if op["op_name"] == "ARG_MAX"]
-        if not argmaxes:
-            raise ValueError("the model has no ARG_MAX op: not a graph exported by fingerspell")
-        self.tensor = argmaxes[0]["outputs"][0]  # the first: best class per frame [1, T]
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        self.runner(inputs=frames.astype(np.float32))
-        return self.interpreter.get_tensor(self.tensor).reshape(-1)
-
-
-def collapse(classes: np.ndarray) -> list[str]:
-    """The text read up to each frame: CTC's rule (repeats merged, blanks dropped)."""
-    lookup, text, previous, so_far = schema.index_to_char(), "", -1, []
-    for c in classes.tolist():
-        if c != previous and c != schema.BLANK:
-            text += lookup.get(c, "")
-        previous = c
+def text_so_far(classes: np.ndarray) -> list[str]:
+    """The text read up to each frame: `litert.collapse` of the classes so far."""
+    lookup, text, so_far = schema.index_to_char(), "", []
+    for c, read in zip(classes.tolist(), litert.emitted(classes)):
+        text += lookup.get(c, "") if read else ""
         so_far.append(text)
     return so_far
 
@@ -68,15 +49,15 @@ def transcribe(
     picture (its path, or "").
     With `out`: a picture per video (`bead_mp4.png` for bead.mp4), with `annotated_video` the
     video drawn on (`bead_mp4.mp4`), and transcripts.csv."""
-    runner, columns, model = check.load_runner(submission)
-    frame_classes = FrameClasses(model)
+    runner, columns, model = litert.load_runner(submission)
+    inspector = litert.Inspector(model)
     positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
     sources = video.sources_of(videos)
     if out:
         storage.makedirs(out)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        answers = video.extract(sources, scratch, workers, THUMBNAILS if out else 0)
+        answers = extract(sources, scratch, workers, THUMBNAILS if out else 0)
         for source, answer in tqdm(answers, total=len(sources), desc="transcribe", unit="video"):
             if "error" in answer:
                 rows.append({"video": source.name, "text": "", "frames": 0, "hand_frames": 0,
@@ -84,8 +65,8 @@ def transcribe(
                 continue
             values = np.load(answer["landmarks"])
             frames = values[:, positions]  # the evaluator's selected_columns, in their order
-            text = check.predict(runner, frames)
-            classes = per_video_frame(frame_classes(frames), len(frames))
+            text = litert.predict(runner, frames)
+            classes = per_video_frame(inspector.run(frames)["classes"], len(frames))
             picture = (_illustrate(out, source, answer, values, classes, text, annotated_video,
                                    scratch) if out else "")  # fmt: skip
             rows.append({"video": source.name, "text": text, "frames": len(frames),
@@ -109,8 +90,8 @@ def _illustrate(out, source, answer, values, classes, text, annotated_video, scr
     plots.save(figure, storage.join(out, f"{stem}.png"))
     if annotated_video:
         rendered = str(Path(scratch) / f"{source.sequence_id}.mp4")
-        labels = collapse(classes)
-        video.render(source, answer["landmarks"], labels, rendered)
+        labels = text_so_far(classes)
+        render(source, answer["landmarks"], labels, rendered)
         storage.write_bytes(storage.join(out, f"{stem}.mp4"), Path(rendered).read_bytes())
     return storage.join(out, f"{stem}.png")
 
@@ -157,12 +138,10 @@ def _draw_timeline(axis, values: np.ndarray, classes: np.ndarray) -> None:
                           color=GROUP_COLOURS[group], alpha=0.35,
                           label=f"{group} found")  # fmt: skip
     lookup = schema.index_to_char()
-    starts = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]])
-    for start in starts:
-        if classes[start] != schema.BLANK:
-            axis.axvline(start, color="0.3", lw=0.5)
-            axis.text(start, 2.2, repr(lookup.get(int(classes[start]), "?"))[1:-1], fontsize=10,
-                      ha="left", va="bottom")  # fmt: skip
+    for start in np.flatnonzero(litert.emitted(classes)):  # where each character is read
+        axis.axvline(start, color="0.3", lw=0.5)
+        axis.text(start, 2.2, repr(lookup.get(int(classes[start]), "?"))[1:-1], fontsize=10,
+                  ha="left", va="bottom")  # fmt: skip
     axis.set(xlim=(0, max(len(values) - 1, 1)), ylim=(0, 3.4), yticks=[], xlabel="frame")
     axis.set_title("character the model picks at each frame (CTC, blanks unmarked) and the "
                    "frames where MediaPipe found a hand", fontsize=8)  # fmt: skip

@@ -1,7 +1,6 @@
 """Shared fixtures: a small synthetic dataset (made once per session), the SILFA folder, a demo
 run, and a local Cloud Storage emulator for gs:// paths."""
 
-import fcntl
 import os
 import re
 import shutil
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from filelock import FileLock
 
 from fingerspell.synthetic import generator
 
@@ -67,8 +67,7 @@ def demo_dir(tmp_path_factory, worker_id) -> Path:
         return out
     root = tmp_path_factory.getbasetemp().parent
     out, done = root / name, root / f"{name}.done"
-    with open(root / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with FileLock(root / f"{name}.lock"):  # pytest-xdist's recipe for a shared session fixture
         if not done.exists():
             shutil.rmtree(out, ignore_errors=True)  # a worker that died half-way
             demo.run_demo(out, DEMO_SEQUENCES, demo_config(), workers=1)

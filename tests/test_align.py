@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import align, records, schema, train
+from fingerspell import align, dataset, records, runs, schema
 from fingerspell.model import N_CLASSES
 from fingerspell.reader import DataError
 
@@ -41,7 +41,7 @@ def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir,
     records_dir = tmp_path / "records"
     shutil.copytree(demo_dir / "records", records_dir)
     done = align.align(str(demo_dir / "run"), str(records_dir))  # the command: test_cli
-    table = align.load_alignments(str(records_dir))
+    table = records.load_alignments(str(records_dir))
     meta = records.load_metadata(str(records_dir))
     frames, chars = records.sequence_lengths(str(records_dir))
     unaligned = done["unaligned"]
@@ -54,18 +54,17 @@ def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir,
         assert ((spans.frame >= spans.start) & (spans.frame <= spans.end)).all()
     assert table.end.max() <= frames.max()
 
-    written = {p: p.read_bytes() for p in (records_dir / align.ALIGNMENTS).glob("*.parquet")}
+    written = {p: p.read_bytes() for p in (records_dir / records.ALIGNMENTS).glob("*.parquet")}
     again = align.align(str(demo_dir / "run"), str(records_dir))
     assert (again["aligned"], again["kept"]) == (0, len(written))
     assert all(p.read_bytes() == data for p, data in written.items())
 
     # Training reads the spans: with CutMix always on, phrases no sequence has appear.
-    from fingerspell import dataset
     from fingerspell.config import Augmentation, Config
     from fingerspell.features import model_landmarks
 
     config = Config(max_frames=64, augment=Augmentation(**{**vars(Augmentation()), "cutmix": 1.0}))
-    augmenter = train.make_augmenter(str(records_dir), config)
+    augmenter = dataset.make_augmenter(str(records_dir), config)
     assert augmenter.cutmixes
     data = dataset.make_dataset(str(records_dir), [1, 2, 3], 16, 64, True,
                                 model_landmarks("model"), seed=1, augment=augmenter)  # fmt: skip
@@ -75,9 +74,9 @@ def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir,
 
     other = tmp_path / "other"
     shutil.copytree(demo_dir / "run", other)
-    model, _ = train.load_trained(other)
+    model, _ = runs.load_trained(other)
     model.trainable_variables[0].assign(model.trainable_variables[0] + 1e-3)
-    model.save_weights(other / train.BEST)
+    model.save_weights(other / runs.BEST)
     with pytest.raises(DataError, match="aligned with other weights"):
         align.align(str(other), str(records_dir))
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fingerspell import align, check, environment, reader, records, storage, train
+from fingerspell import align, check, environment, reader, records, runs, storage, train
 from fingerspell.synthetic import report as synth_report
 from tests.conftest import demo_config
 from tests.test_train import StopAfterFirstEpoch
@@ -78,21 +78,21 @@ def test_a_run_in_a_bucket_resumes_to_the_unbroken_runs_weights(demo_dir, bucket
     run = f"{bucket}/run"
     config = demo_config()
     train.train(records_dir, run, config, verbose=0, callbacks=[StopAfterFirstEpoch()])
-    history = train.load_history(run)
+    history = runs.load_history(run)
     assert len(history) == 1
     # Epoch 1 scored as no later epoch can: the resumed epoch must leave its checkpoint alone.
-    storage.write_text(f"{run}/{train.HISTORY}", history.assign(val_score=1.0).to_csv(index=False))
-    best = storage.read_bytes(f"{run}/{train.BEST}")
+    storage.write_text(f"{run}/{runs.HISTORY}", history.assign(val_score=1.0).to_csv(index=False))
+    best = storage.read_bytes(f"{run}/{runs.BEST}")
     train.train(records_dir, run, config, resume=True, verbose=0)
-    assert train.load_history(run).epoch.tolist() == [0, 1]
-    assert storage.read_bytes(f"{run}/{train.BEST}") == best
-    unbroken, _ = train.load_trained(str(demo_dir / "run"), train.LAST)
-    resumed, _ = train.load_trained(run, train.LAST)
+    assert runs.load_history(run).epoch.tolist() == [0, 1]
+    assert storage.read_bytes(f"{run}/{runs.BEST}") == best
+    unbroken, _ = runs.load_trained(str(demo_dir / "run"), runs.LAST)
+    resumed, _ = runs.load_trained(run, runs.LAST)
     for a, b in zip(unbroken.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     assert storage.glob(f"{run}/logs/train/*tfevents*")  # TensorBoard wrote into the bucket
     done = align.align(run, records_dir)
-    assert done["aligned"] and storage.glob(f"{records_dir}/{align.ALIGNMENTS}/*.parquet")
+    assert done["aligned"] and storage.glob(f"{records_dir}/{records.ALIGNMENTS}/*.parquet")
 
     # `check` of the demo's submission on the data and records in the bucket, its report there.
     data = upload(demo_dir / "data", f"{bucket}/data")

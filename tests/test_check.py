@@ -88,3 +88,39 @@ def test_check_warns_when_the_file_or_the_projected_test_time_is_over_the_limits
     assert markdown.count("**warning**") == 2
     written = json.loads((tmp_path / "over" / "report.json").read_text())
     assert written["warnings"] == over["warnings"]
+
+
+def test_op_summary_names_the_ops_that_are_not_builtins(tmp_path):
+    """The check the export tests make (no `Flex…`, no custom op) can fail: a file converted with
+    TensorFlow's select ops is reported with them."""
+
+    @tf.function(input_signature=[tf.TensorSpec([3], tf.float32)])
+    def cumulative(x):
+        return tf.math.cumprod(x, exclusive=True) + tf.math.bincount(
+            tf.cast(x, tf.int32), minlength=3, dtype=tf.float32)  # fmt: skip
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [cumulative.get_concrete_function()], cumulative)  # fmt: skip
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                           tf.lite.OpsSet.SELECT_TF_OPS]  # fmt: skip
+    (tmp_path / "flex.tflite").write_bytes(converter.convert())
+    ops = export.op_summary(str(tmp_path / "flex.tflite"))
+    assert {name for name in ops if name.startswith("Flex")} == {"FlexCumprod",
+                                                                 "FlexDenseBincount"}
+    assert "ADD" in ops  # and the builtins beside them
+
+
+def test_collapsing_per_frame_classes_reads_what_greedy_decoding_reads():
+    """`litert.collapse` (for classes read out of a file) and `model.greedy_decode` (validation,
+    parity, the exported graph) are one rule: repeats merged, blanks dropped."""
+    from fingerspell import litert
+    from fingerspell.model import N_CLASSES, greedy_decode
+
+    rng = np.random.default_rng(0)
+    # Runs of repeated classes and blanks, as CTC emits them.
+    classes = np.repeat(rng.integers(0, N_CLASSES, (32, 20)), rng.integers(1, 4, 20), axis=1)
+    classes[:, ::7] = schema.BLANK
+    decoded = np.asarray(greedy_decode(np.eye(N_CLASSES, dtype=np.float32)[classes]))
+    for row, indices in zip(classes, decoded):
+        assert litert.collapse(row) == schema.decode_indices(indices[indices >= 0])
+    assert litert.collapse([5, 5, schema.BLANK, 5, 3, 3]) == schema.decode_indices([5, 5, 3])

@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from fingerspell import check, export, schema
+from fingerspell import check, export, litert, schema
 from fingerspell.features import model_landmarks
 from fingerspell.model import greedy_decode
 
 
 @pytest.fixture(scope="module")
 def runner(demo_dir):
-    return check.load_runner(demo_dir / "submission.zip")[0]
+    return litert.load_runner(demo_dir / "submission.zip")[0]
 
 
 def test_submission_holds_the_model_and_native_ordered_columns(demo_dir):
@@ -77,7 +77,7 @@ def test_odd_inputs_give_a_valid_answer(runner, name):
 
 def test_empty_decode_emits_the_fallback(runner):
     """All-NaN frames decode to nothing; the graph answers with the fallback character."""
-    assert check.predict(runner, ODD_INPUTS["all NaN"]) == schema.FALLBACK
+    assert litert.predict(runner, ODD_INPUTS["all NaN"]) == schema.FALLBACK
 
 
 def test_models_over_40_mb_are_refused(tmp_path):
@@ -102,7 +102,7 @@ def reader_model(demo_dir):
     measured where decodes vary."""
     from fingerspell import reader, records
     from fingerspell.model import build_model
-    from fingerspell.train import load_trained
+    from fingerspell.runs import load_trained
 
     _, config = load_trained(demo_dir / "run")
     keras.utils.set_random_seed(0)
@@ -131,18 +131,6 @@ def _keras_logits(model, frames: np.ndarray, max_frames: int) -> np.ndarray:
     return np.asarray(model(frames[None], training=False))[0]
 
 
-def _tflite_logits(flatbuffer: bytes):
-    """A runner and a function reading the graph's per-frame logits (the input of the greedy
-    decoder's REDUCE_MAX over the 60 classes) after each run."""
-    interpreter = check.inspecting_interpreter(flatbuffer)
-    (logits,) = [op["inputs"][0] for op in interpreter._get_ops_details()
-                 if op["op_name"] == "REDUCE_MAX"
-                 and interpreter._get_tensor_details(op["inputs"][0], 0)["shape"][-1]
-                 == schema.N_CHARS + 1]  # fmt: skip
-    return interpreter.get_signature_runner("serving_default"), lambda: interpreter.get_tensor(
-        logits)[0]  # fmt: skip
-
-
 # fp16 keeps each weight to a relative 2^-11; through the layers such errors add up roughly in
 # proportion to the logits, so the bound is 2^-9 of the largest logit (measured: 7e-4 of it).
 BOUNDS = {"fp32": lambda logits: 1e-4, "fp16": lambda logits: 2**-9 * np.abs(logits).max()}
@@ -153,12 +141,14 @@ BOUNDS = {"fp32": lambda logits: 1e-4, "fp16": lambda logits: 2**-9 * np.abs(log
 def test_tflite_logits_match_keras_frame_by_frame(reader_model, precision):
     model, config, columns, sequences = reader_model
     flatbuffer = export.convert(model, len(columns), config.max_frames, precision)
-    runner, tflite_logits = _tflite_logits(flatbuffer)
+    inspector = litert.Inspector(flatbuffer)
     answers, agree = [], 0
     for frames in sequences:
-        answer = check.predict(runner, frames)
+        seen = inspector.run(frames)
+        answer = litert.predict(inspector.runner, frames)
+        assert litert.collapse(seen["classes"]) == answer  # the per-frame classes read it
         expected = _keras_logits(model, frames, config.max_frames)
-        got = tflite_logits()
+        got = seen["logits"]
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= BOUNDS[precision](expected)
         agree += answer == schema.decode_prediction(

@@ -196,7 +196,7 @@ AGREEMENT = textwrap.dedent(
     import keras, numpy as np
     from fingerspell.config import PRESETS, Config
     from fingerspell.model import build_model, ctc_loss
-    from fingerspell.train import make_optimizer
+    from fingerspell.model import make_optimizer
     folder, backend = sys.argv[1], keras.backend.backend()
     PRESETS["one-block"] = {**PRESETS["tiny"], "blocks": 1, "dropout": 0.0}
     config = Config(preset="one-block", warmup_epochs=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import recipes, records, storage, train
+from fingerspell import recipes, records, runs, storage
 from fingerspell.config import Config
 from fingerspell.synthetic import generator
 
@@ -69,7 +69,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     zipped = io.BytesIO(storage.read_bytes(f"{shared}/submission/submission.zip"))
     with zipfile.ZipFile(zipped) as archive:
         assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
-    assert train.run_info(f"{shared}/run")["backend"] == "jax"
+    assert runs.run_info(f"{shared}/run")["backend"] == "jax"
     # The recipe chosen, with the sizes given here; the rest is the recipe's.
     config = Config.load(f"{shared}/run/config.json")
     assert (config.recipe, config.epochs, config.max_frames) == (recipe, 1, 64)

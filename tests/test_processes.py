@@ -1,7 +1,7 @@
 """Training on several JAX processes (`jax.distributed`, gloo collectives on CPUs), started on
-localhost exactly as the README starts them on several hosts: the same `train` command in every
-process, each with its --process-id. Each process has 2 simulated devices; the reference is one
-process with 4."""
+localhost exactly as docs/hardware.md starts them on several hosts: the same `train` command in
+every process, each with its --process-id. Each process has 2 simulated devices; the reference
+is one process with 4."""
 
 import os
 import signal
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import train
+from fingerspell import plan, runs, train
 from fingerspell.config import Config
 from tests.conftest import once
 from tests.test_train import _weights
@@ -74,7 +74,7 @@ def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_
     history, validation scores and weights are those of one process with 4 devices."""
     records, run = demo_dir / "records", tmp_path / "run"
     first, second = _start(records, 2, "--out", str(run))
-    history, deadline = run / train.HISTORY, time.monotonic() + 300
+    history, deadline = run / runs.HISTORY, time.monotonic() + 300
     while not history.exists():
         assert first.poll() is None and time.monotonic() < deadline, "no epoch finished"
         time.sleep(0.02)
@@ -91,20 +91,20 @@ def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
 
     first, second = _finish(_start(records, 2, "--out", str(run), "--resume"))
-    reference = pd.read_csv(one_process_of_four / train.HISTORY)
-    history = pd.read_csv(run / train.HISTORY)
+    reference = pd.read_csv(one_process_of_four / runs.HISTORY)
+    history = pd.read_csv(run / runs.HISTORY)
     print(pd.concat({"1 × 4": reference, "2 × 2": history}, axis=1).to_string())
     assert history.epoch.tolist() == [0, 1]
     np.testing.assert_allclose(history.loss, reference.loss, rtol=1e-4)
     # Validation over the whole fold, once: the same sequences, so the same decodes.
     np.testing.assert_allclose(history.val_score, reference.val_score, atol=0.02)
-    for a, b in zip(_weights(one_process_of_four / train.LAST), _weights(run / train.LAST)):
+    for a, b in zip(_weights(one_process_of_four / runs.LAST), _weights(run / runs.LAST)):
         np.testing.assert_allclose(b, a, atol=1e-4)
 
-    info = train.run_info(run)
+    info = runs.run_info(run)
     assert (info["devices"], info["processes"], info["global_batch"]) == (4, 2, 16)
     assert info["distribution"] == "DataParallel over 4 devices in 2 processes"
-    assert info["steps_per_epoch"] == train.run_info(one_process_of_four)["steps_per_epoch"]
+    assert info["steps_per_epoch"] == runs.run_info(one_process_of_four)["steps_per_epoch"]
     # Written by the first process only: one TensorBoard log a start, and the second says nothing.
     assert {p.name for p in run.iterdir()} == {p.name for p in one_process_of_four.iterdir()}
     assert len(list((run / "logs" / "train").glob("events.*"))) == 2
@@ -122,8 +122,8 @@ def test_a_plan_counts_every_device_of_every_process(demo_dir):
     from fingerspell import devices, records
 
     meta, config = records.load_metadata(str(demo_dir / "records")), Config(batch_size=4)
-    one = train.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False))
-    two = train.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False, 2, 1))
+    one = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False))
+    two = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False, 2, 1))
     assert (two.global_batch, two.steps_per_epoch, two.learning_rate) == (
         one.global_batch, one.steps_per_epoch, one.learning_rate)
     assert two.distribution == "DataParallel over 4 devices in 2 processes"

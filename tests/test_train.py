@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import train
+from fingerspell import dataset, runs, train
 from fingerspell.config import PRESETS, Config
+from fingerspell.evaluate import KerasDecoder, evaluate
+from fingerspell.model import make_optimizer
+from fingerspell.plan import _steps_per_execution, project_run
 from fingerspell.reader import DataError
 from tests.conftest import demo_config, once
 
@@ -85,7 +88,7 @@ def test_several_devices_match_one_and_train(demo_dir, tmp_path, backend, replic
          str(replicas)], capture_output=True, text=True, timeout=600, env=env,
     )  # fmt: skip
     assert done.returncode == 0 and "OK" in done.stdout, done.stdout + done.stderr[-3000:]
-    info = train.run_info(run)
+    info = runs.run_info(run)
     kind = "MirroredStrategy" if backend == "tensorflow" else "DataParallel"
     assert info["distribution"] == f"{kind} over {replicas} devices"
     assert info["global_batch"] == 8 * replicas
@@ -104,7 +107,7 @@ def test_a_run_records_its_curve_and_what_it_ran_on(demo_dir):
     # here sequence by sequence from the parquet files (check's Keras decoder, its fallback).
     assert history.val_score.iloc[-1] == pytest.approx(_fold_score(demo_dir, demo_dir / "run", 0),
                                                        abs=1e-9)  # fmt: skip
-    info = train.run_info(demo_dir / "run")
+    info = runs.run_info(demo_dir / "run")
     assert info["backend"] == keras.backend.backend()
     assert info["precision"] == "float32"  # "auto" on a CPU
     assert info["distribution"] == "single device"
@@ -120,13 +123,13 @@ class StopAfterFirstEpoch(keras.callbacks.Callback):
 
 def _fold_score(demo_dir: Path, run: Path, fold: int) -> float:
     """The competition score of a run's last weights on one fold of the demo fixture's data."""
-    from fingerspell import check, metric, reader, records, schema
+    from fingerspell import metric, reader, records, schema
     from fingerspell.features import model_landmarks
 
     folds = records.load_folds(demo_dir / "records")
     written = set(folds.sequence_id) - set(records.load_rejects(demo_dir / "records").sequence_id)
     wanted = set(folds.sequence_id[folds.fold == fold]) & written
-    decode = check.KerasDecoder(str(run), train.LAST)
+    decode = KerasDecoder(str(run), runs.LAST)
     columns = schema.columns_for(model_landmarks(decode.config.model_landmarks))
     truths, predictions = [], []
     for sequence in reader.iter_sequences(demo_dir / "data", columns):
@@ -138,7 +141,7 @@ def _fold_score(demo_dir: Path, run: Path, fold: int) -> float:
 
 
 def _weights(path):
-    model, _ = train.load_trained(path.parent, path.name)
+    model, _ = runs.load_trained(path.parent, path.name)
     return model.get_weights()
 
 
@@ -173,13 +176,13 @@ def test_averaged_weights_are_validated_and_checkpointed_and_resume(demo_dir, tm
     average = steps[0]
     for weights in steps[1:]:
         average = [config.ema * a + (1 - config.ema) * w for a, w in zip(average, weights)]
-    model, _ = train.load_trained(run, train.LAST)
+    model, _ = runs.load_trained(run, runs.LAST)
     saved = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
     assert len(steps) == 12 and len(saved) == len(average)
     for a, b in zip(average, saved):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
     assert max(np.abs(a - w).max() for a, w in zip(average, steps[-1])) > 1e-3
-    history = pd.read_csv(run / train.HISTORY)
+    history = pd.read_csv(run / runs.HISTORY)
     assert history.val_score.iloc[-1] == pytest.approx(_fold_score(demo_dir, run, 0), abs=1e-9)
 
 
@@ -201,8 +204,8 @@ def _usable_training_sequences(demo_dir: Path, val_fold: int) -> int:
 
 def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
     config = demo_config()
-    plan = train.project_run(str(demo_dir / "records"), config, timed_steps=1)
-    steps = train.run_info(demo_dir / "run")["steps_per_epoch"]
+    plan = project_run(str(demo_dir / "records"), config, timed_steps=1)
+    steps = runs.run_info(demo_dir / "run")["steps_per_epoch"]
     assert (plan["steps_per_epoch"], plan["epochs"], plan["recipe"]) == (steps, 2, "demo")
     assert plan["seconds_per_step"] > 0
     hours = plan["seconds_per_step"] * steps * config.epochs / 3600
@@ -221,10 +224,10 @@ def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
 
 def test_folds_come_from_the_records():
     """However many folds the records hold, every one but the validation fold trains."""
-    assert train.training_folds({"folds": 5}, Config(val_fold=0)) == ([1, 2, 3, 4], [0])
-    assert train.training_folds({"folds": 3}, Config(val_fold=-1)) == ([0, 1, 2], [])
+    assert dataset.training_folds({"folds": 5}, Config(val_fold=0)) == ([1, 2, 3, 4], [0])
+    assert dataset.training_folds({"folds": 3}, Config(val_fold=-1)) == ([0, 1, 2], [])
     with pytest.raises(DataError, match="folds 0..2"):
-        train.training_folds({"folds": 3}, Config(val_fold=4))
+        dataset.training_folds({"folds": 3}, Config(val_fold=4))
     assert not hasattr(Config(), "folds") and not hasattr(Config(), "landmarks")
 
 
@@ -248,7 +251,7 @@ def test_norms_and_biases_are_not_decayed():
 
     config = Config(warmup_epochs=0.5)
     model = build_model(config)
-    optimizer = train.make_optimizer(config, steps_per_epoch=4, peak=0.1)
+    optimizer = make_optimizer(config, steps_per_epoch=4, peak=0.1)
     before = {v.path: keras.ops.convert_to_numpy(v) for v in model.trainable_variables}
     for _ in range(3):
         optimizer.apply([np.zeros(v.shape, "float32") for v in model.trainable_variables],
@@ -267,12 +270,12 @@ class EmptyDecoder:
 
 
 def test_validation_scores_empty_decodes_as_the_exported_file_answers_them(demo_dir):
-    from fingerspell import dataset, schema
+    from fingerspell import schema
     from fingerspell.features import model_landmarks
 
     data = dataset.make_dataset(str(demo_dir / "records"), [0], 16, 32, False,
                                 model_landmarks("model"))  # fmt: skip
-    truths, predictions = train.evaluate(EmptyDecoder(), data)
+    truths, predictions = evaluate(EmptyDecoder(), data)
     assert len(predictions) == len(truths) > 0
     assert set(predictions) == {schema.FALLBACK}
 
@@ -283,9 +286,9 @@ def test_steps_per_execution_divides_the_epoch(wanted, steps, chosen):
     from fingerspell.devices import Hardware
 
     cpu = Hardware("jax", "cpu", "cpu", 1, False)
-    assert train._steps_per_execution(Config(steps_per_execution=wanted), cpu, steps) == chosen
+    assert _steps_per_execution(Config(steps_per_execution=wanted), cpu, steps) == chosen
     tpu = Hardware("jax", "tpu", "TPU v5 lite", 8, True)
-    assert train._steps_per_execution(Config(), tpu, 64) == 32
+    assert _steps_per_execution(Config(), tpu, 64) == 32
 
 
 def test_an_existing_run_is_not_overwritten(demo_dir):
@@ -305,7 +308,7 @@ def _kill_after(records: Path, run: Path, epochs_done: int) -> None:
     """`train` in its own process, SIGKILLed during the epoch after `epochs_done` finished."""
     process = subprocess.Popen(_train_command(records, run), start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    history, deadline = run / train.HISTORY, time.monotonic() + 300
+    history, deadline = run / runs.HISTORY, time.monotonic() + 300
     while not (history.exists() and len(pd.read_csv(history)) >= epochs_done):
         assert process.poll() is None and time.monotonic() < deadline, "no epoch finished"
         time.sleep(0.02)
@@ -332,18 +335,18 @@ def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp
     done = subprocess.run(_train_command(records, unbroken), capture_output=True, text=True,
                           timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    expected = _weights(unbroken / train.LAST)
+    expected = _weights(unbroken / runs.LAST)
 
     cut = tmp_path / "cut"
     _kill_after(records, cut, epochs_done=2)
-    first_row = (cut / train.HISTORY).read_text().splitlines()[:2]
-    backup = cut / train.BACKUP / train.BACKUP_WEIGHTS
+    first_row = (cut / runs.HISTORY).read_text().splitlines()[:2]
+    backup = cut / runs.BACKUP / runs.BACKUP_WEIGHTS
     backup.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
     output = _resume(records, cut)
     assert "Epoch 2/3" in output and "Epoch 1/3" not in output  # from the backup before
-    assert (cut / train.HISTORY).read_text().splitlines()[:2] == first_row
-    assert pd.read_csv(cut / train.HISTORY).epoch.tolist() == [0, 1, 2]
-    for a, b in zip(expected, _weights(cut / train.LAST)):
+    assert (cut / runs.HISTORY).read_text().splitlines()[:2] == first_row
+    assert pd.read_csv(cut / runs.HISTORY).epoch.tolist() == [0, 1, 2]
+    for a, b in zip(expected, _weights(cut / runs.LAST)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
@@ -367,13 +370,13 @@ def test_train_learns_in_mixed_precision(demo_dir, tmp_path, precision):
     config.precision = precision
     run, seen = tmp_path / "run", TrainableWeights()
     train.train(str(demo_dir / "records"), run, config, verbose=0, callbacks=[seen])
-    assert train.run_info(run)["precision"] == precision
+    assert runs.run_info(run)["precision"] == precision
     scaled = isinstance(seen.optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (precision == "mixed_float16")
     changed = [not np.allclose(a, b) for a, b in zip(seen.before, seen.after)]
     assert np.mean(changed) > 0.9, f"{sum(changed)} of {len(changed)} trainable variables moved"
-    history = pd.read_csv(run / train.HISTORY)
+    history = pd.read_csv(run / runs.HISTORY)
     assert history.loss.iloc[-1] < history.loss.iloc[0], history.loss.tolist()
-    model, _ = train.load_trained(run)
+    model, _ = runs.load_trained(run)
     assert {w.dtype for w in model.weights} == {"float32"}
     assert model.compute_dtype == "float32"

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
 
-from fingerspell import check, reader, schema, storage, video
+from fingerspell import litert, mediapipe_env, reader, schema, storage, video
 from tests.conftest import once
 from tests.test_cli import fingerspell, readme_commands
 
@@ -34,7 +34,7 @@ REJECTED = {"cut.avi": "truncated: 9 of the 18 frames", "cut.mp4": "OpenCV canno
 
 def in_mediapipe_environment(code: str, *args: str) -> str:
     """Run Python in MediaPipe's environment (OpenCV is there, not here); its stdout."""
-    env = {**os.environ, "PYTHONPATH": str(video.environment())}
+    env = {**os.environ, "PYTHONPATH": str(mediapipe_env.environment())}
     done = subprocess.run([sys.executable, "-S", "-c", code, *args], env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout.strip()
@@ -162,7 +162,7 @@ def test_preprocess_and_check_take_the_landmarks(media, demo_dir, tmp_path):
 
 def test_a_second_run_finds_the_same_landmarks(media, tmp_path):
     source = video.sources_of([str(media["folder"] / "photos.mp4")])
-    (_, answer), = video.extract(source, tmp_path)
+    (_, answer), = mediapipe_env.extract(source, tmp_path)
     again = np.load(answer["landmarks"])
     np.testing.assert_array_equal(again, values_of(media["data"], "photos.mp4"))
 
@@ -256,11 +256,11 @@ def test_transcribe_reads_videos_without_tensorflow(media, demo_dir, tmp_path):
     done = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args, "--annotated-video"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    runner, columns, _ = check.load_runner(submission)
+    runner, columns, _ = litert.load_runner(submission)
     positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
     lines = dict(line.split("\t") for line in done.stdout.splitlines())
     for name in ("photos.mp4", "photos"):
-        assert lines[name] == check.predict(runner, values_of(media["data"], name)[:, positions])
+        assert lines[name] == litert.predict(runner, values_of(media["data"], name)[:, positions])
         stem = name.replace(".", "_")
         assert (tmp_path / "out" / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         frames = in_mediapipe_environment(COUNT_FRAMES, str(tmp_path / "out" / f"{stem}.mp4"))
