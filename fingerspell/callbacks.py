@@ -4,6 +4,8 @@ and last weights, history.csv, TensorBoard and W&B (`run_callbacks` puts them in
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import asdict
 
 import keras
@@ -40,8 +42,8 @@ class CompetitionScore(keras.callbacks.Callback):
 
 class EpochSeededDropout(keras.callbacks.Callback):
     """Every random layer's state restarts from (its seed, epoch) when an epoch begins, so a
-    resumed run draws the same dropout masks as an unbroken one (BackupAndRestore does not
-    restore that state)."""
+    resumed run draws the same dropout masks as an unbroken one (the backup does not hold that
+    state)."""
 
     def on_epoch_begin(self, epoch, logs=None):
         for state in self.model.non_trainable_variables:
@@ -158,30 +160,40 @@ class SwapAveragedWeights(keras.callbacks.Callback):
                 average.assign(keras.ops.convert_to_numpy(weight))
 
 
-class RestoreOnly(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore for the processes that do not write the run folder: they restore the
-    backup on --resume, like the first process, and never write one."""
+class Backup(keras.callbacks.Callback):
+    """After each epoch, what --resume continues from (`runs.backup_file`): the weights as
+    trained and the optimizer's state, written whole (a local file, then `storage`'s atomic
+    write), then the backup before it deleted. Keras' BackupAndRestore keeps its epoch in a
+    file of its own with no public reader, and the data pipeline must know the epoch before
+    fit() starts; this backup's name says it."""
+
+    def __init__(self, run: str):
+        super().__init__()
+        self.run = run
+
+    def on_train_begin(self, logs=None):
+        storage.makedirs(storage.join(self.run, runs.BACKUP))
 
     def on_epoch_end(self, epoch, logs=None):
-        pass
-
-    def on_train_batch_end(self, batch, logs=None):
-        pass
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, "backup.weights.h5")
+            self.model.save_weights(local)
+            with open(local, "rb") as written:
+                storage.write_bytes(runs.backup_file(self.run, epoch + 1), written.read())
+        for path in storage.glob(storage.join(self.run, runs.BACKUP, "epoch-*.weights.h5")):
+            if path != runs.backup_file(self.run, epoch + 1):
+                storage.remove(path)
 
 
 def run_callbacks(run: str, resume: bool, score: CompetitionScore | None, ema: bool,
                   writes: bool = True) -> list[keras.callbacks.Callback]:  # fmt: skip
-    """Backup for --resume, the validation score, best and last weights, CSV and TensorBoard logs
-    (Keras' callbacks write to buckets through tf.io.gfile). A resumed run's best checkpoint is
-    replaced only by an epoch better than every epoch before the break. With `ema`, the backup
-    keeps the weights as trained, and the averaged weights are swapped in for the rest of the
-    epoch's end: validation and both checkpoints (so export) see them. Only the writing process
-    (`writes`) has the writers."""
-    backup = storage.join(run, runs.BACKUP)
-    # Two backups: a kill while one is written (in place, for a local folder) leaves the other.
-    first = [EpochSeededDropout(), OutsideDistribution(
-        keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False, double_checkpoint=True)
-        if writes else RestoreOnly(backup, delete_checkpoint=False))]  # fmt: skip
+    """Backup for --resume (`train` restores it), the validation score, best and last weights,
+    CSV and TensorBoard logs (Keras' callbacks write to buckets through tf.io.gfile). A resumed
+    run's best checkpoint is replaced only by an epoch better than every epoch before the break.
+    With `ema`, the backup keeps the weights as trained, and the averaged weights are swapped in
+    for the rest of the epoch's end: validation and both checkpoints (so export) see them. Only
+    the writing process (`writes`) has the writers."""
+    first = [EpochSeededDropout()] + ([OutsideDistribution(Backup(run))] if writes else [])
     first += [SwapAveragedWeights()] if ema else []
     first += [score] if score is not None else []
     if not writes:

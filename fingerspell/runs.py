@@ -16,8 +16,7 @@ from fingerspell import storage
 from fingerspell.config import Config
 from fingerspell.model import build_model
 
-BACKUP = "backup"
-BACKUP_WEIGHTS = "latest.weights.h5"  # BackupAndRestore's name for it
+BACKUP = "backup"  # --resume's backups: epoch-NNNN.weights.h5 (`backup_file`)
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
 HISTORY = "history.csv"
@@ -68,24 +67,15 @@ def load_trained(run: str, weights: str = BEST) -> tuple[keras.Model, Config]:
     return model, config
 
 
+def backup_file(run: str, epochs_done: int) -> str:
+    """The backup written after `epochs_done` epochs: the weights as trained and the optimizer's
+    state (a Keras weights file holds both)."""
+    return storage.join(run, BACKUP, f"epoch-{epochs_done:04d}.weights.h5")
+
+
 def resumed_epoch(run: str) -> int:
-    """The epoch a backup of a killed run continues from: Keras' BackupAndRestore records the
-    number of finished epochs, which is the 0-based index of the next one."""
-    # Read from BackupAndRestore's own file: Keras has no public getter, and the data pipeline
-    # must start at that epoch before fit() restores the backup (tests/test_train.py pins it).
-    state = storage.join(run, BACKUP, "training_metadata.json")
-    if storage.exists(f"{state}.bkp") and not _loadable(storage.join(run, BACKUP, BACKUP_WEIGHTS)):
-        state = f"{state}.bkp"  # a kill while the backup was written: Keras restores the one before
-    return int(json.loads(storage.read_text(state))["epoch"]) if storage.exists(state) else 0
-
-
-def _loadable(weights: str) -> bool:
-    """Whether Keras can open a weights file: it falls back to the previous backup on the
-    OSError that h5py raises for a file cut short."""
-    import h5py
-
-    try:
-        with h5py.File(storage.readable(weights), "r"):
-            return True
-    except OSError:
-        return False
+    """How many epochs the run's newest backup holds, which is the 0-based index of the epoch
+    --resume continues with (0: no backup). Backups are written whole (`storage`), so the newest
+    one present is complete; a kill while one is written leaves only a temporary file."""
+    found = storage.glob(storage.join(run, BACKUP, "epoch-*.weights.h5"))
+    return max((int(storage.name(path)[len("epoch-"):][:4]) for path in found), default=0)

@@ -23,6 +23,7 @@ class _Local:
     exists = staticmethod(os.path.exists)
     glob = staticmethod(_glob.glob)
     GFile = staticmethod(open)
+    remove = staticmethod(os.remove)
 
     @staticmethod
     def makedirs(path: str) -> None:
@@ -97,6 +98,10 @@ def read_bytes(path: str | PurePath) -> bytes:
 
 def read_text(path: str | PurePath) -> str:
     return read_bytes(path).decode("utf-8")
+
+
+def remove(path: str | PurePath) -> None:
+    _filesystem(path).remove(str(path))
 
 
 def rename(source: str, target: str) -> None:

@@ -74,6 +74,8 @@ def train(
             model = build_model(config)
             optimizer = make_optimizer(config, steps, info.learning_rate)
             model.compile(optimizer, loss=ctc_loss, steps_per_execution=info.steps_per_execution)
+            if first_epoch:
+                _restore(model, runs.backup_file(run, first_epoch))
             score = None
             if val_folds:
                 val_data = dataset.make_dataset(records_dir, val_folds, info.global_batch,
@@ -84,13 +86,27 @@ def train(
             if wandb and hardware.writes:
                 own.append(wandb_callback(run, config, info))
             history = _fit_with_every_process(
-                model, hardware, train_data, epochs=config.epochs, steps_per_epoch=steps,
-                shuffle=False, callbacks=own + extra, verbose=verbose if hardware.writes else 0,
+                model, hardware, train_data, epochs=config.epochs, initial_epoch=first_epoch,
+                steps_per_epoch=steps, shuffle=False, callbacks=own + extra,
+                verbose=verbose if hardware.writes else 0,
             )  # fmt: skip
     finally:
         keras.mixed_precision.set_global_policy(policy)
     processes.wait_for_every_process("fingerspell: run folder written")  # by the first process
     return history
+
+
+def _restore(model: keras.Model, backup: str) -> None:
+    """A backup's weights and optimizer state into the compiled model, loaded outside the
+    distribution as the backup was written (`callbacks.OutsideDistribution`); every process of
+    a run loads the same file."""
+    model.optimizer.build(model.trainable_variables)  # so that its state has somewhere to go
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        model.load_weights(backup)
+    finally:
+        keras.distribution.set_distribution(distribution)
 
 
 def _fit_with_every_process(model: keras.Model, hardware: devices.Hardware, data,

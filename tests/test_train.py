@@ -326,10 +326,10 @@ def _resume(records: Path, run: Path) -> str:
 
 @once
 def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp_path):
-    """SIGKILL during epoch 3, with the backup of epoch 2 then cut short (as a kill mid-write
-    leaves it), and `train --resume` in a fresh process: the run resumes from the backup before
-    (epoch 1), the finished epochs' rows stay as they were, and the weights equal an unbroken
-    run's."""
+    """SIGKILL during epoch 3, with the next backup half-written beside the backup of epoch 2 (a
+    kill during `storage`'s write leaves its temporary file), and `train --resume` in a fresh
+    process: the run continues with epoch 3 from the whole backup, the finished epochs' rows stay
+    as they were, and the weights equal an unbroken run's."""
     records = demo_dir / "records"
     unbroken = tmp_path / "unbroken"
     done = subprocess.run(_train_command(records, unbroken), capture_output=True, text=True,
@@ -339,12 +339,14 @@ def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp
 
     cut = tmp_path / "cut"
     _kill_after(records, cut, epochs_done=2)
-    first_row = (cut / runs.HISTORY).read_text().splitlines()[:2]
-    backup = cut / runs.BACKUP / runs.BACKUP_WEIGHTS
-    backup.write_bytes(backup.read_bytes()[: backup.stat().st_size // 2])
+    first_rows = (cut / runs.HISTORY).read_text().splitlines()[:3]
+    backups = sorted(p.name for p in (cut / runs.BACKUP).iterdir())
+    assert backups == ["epoch-0002.weights.h5"], backups  # the one before it is gone
+    whole = (cut / runs.BACKUP / backups[0]).read_bytes()
+    Path(f"{runs.backup_file(str(cut), 3)}.tmp").write_bytes(whole[: len(whole) // 2])
     output = _resume(records, cut)
-    assert "Epoch 2/3" in output and "Epoch 1/3" not in output  # from the backup before
-    assert (cut / runs.HISTORY).read_text().splitlines()[:2] == first_row
+    assert "Epoch 3/3" in output and "Epoch 2/3" not in output  # from the whole backup
+    assert (cut / runs.HISTORY).read_text().splitlines()[:3] == first_rows
     assert pd.read_csv(cut / runs.HISTORY).epoch.tolist() == [0, 1, 2]
     for a, b in zip(expected, _weights(cut / runs.LAST)):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
