@@ -15,6 +15,7 @@ import pandas as pd
 from fingerspell import storage
 from fingerspell.config import Config
 from fingerspell.model import build_model
+from fingerspell.reader import DataError
 
 BACKUP = "backup"  # --resume's backups: epoch-NNNN.weights.h5 (`backup_file`)
 BEST = "best.weights.h5"
@@ -78,4 +79,7 @@ def resumed_epoch(run: str) -> int:
     --resume continues with (0: no backup). Backups are written whole (`storage`), so the newest
     one present is complete; a kill while one is written leaves only a temporary file."""
     found = storage.glob(storage.join(run, BACKUP, "epoch-*.weights.h5"))
+    if not found and storage.exists(storage.join(run, BACKUP, "latest.weights.h5")):
+        raise DataError(f"{run} holds a backup of an older fingerspell (Keras' BackupAndRestore), "
+                        "which this one cannot continue: train into another --out")  # fmt: skip
     return max((int(storage.name(path)[len("epoch-"):][:4]) for path in found), default=0)

@@ -296,6 +296,16 @@ def test_an_existing_run_is_not_overwritten(demo_dir):
         train.train(str(demo_dir / "records"), demo_dir / "run", demo_config(), verbose=0)
 
 
+def test_a_backup_of_an_older_fingerspell_is_refused(tmp_path):
+    """Keras' BackupAndRestore layout, which --resume read before: a message, not a silent
+    restart from epoch 0."""
+    (tmp_path / runs.BACKUP).mkdir()
+    assert runs.resumed_epoch(str(tmp_path)) == 0
+    (tmp_path / runs.BACKUP / "latest.weights.h5").write_bytes(b"")
+    with pytest.raises(DataError, match="older fingerspell"):
+        runs.resumed_epoch(str(tmp_path))
+
+
 KILL_RUN = ["--epochs", "3", "--batch-size", "16", "--max-frames", "64"]
 
 
