@@ -180,7 +180,7 @@ class Backup(keras.callbacks.Callback):
             self.model.save_weights(local)
             with open(local, "rb") as written:
                 storage.write_bytes(runs.backup_file(self.run, epoch + 1), written.read())
-        for path in storage.glob(storage.join(self.run, runs.BACKUP, "epoch-*.weights.h5")):
+        for path in runs.backups(self.run):
             if path != runs.backup_file(self.run, epoch + 1):
                 storage.remove(path)
 

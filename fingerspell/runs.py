@@ -74,11 +74,16 @@ def backup_file(run: str, epochs_done: int) -> str:
     return storage.join(run, BACKUP, f"epoch-{epochs_done:04d}.weights.h5")
 
 
+def backups(run: str) -> list[str]:
+    """The run's whole backups (`backup_file`); a write cut short leaves only a temporary file."""
+    return storage.glob(storage.join(run, BACKUP, "epoch-*.weights.h5"))
+
+
 def resumed_epoch(run: str) -> int:
     """How many epochs the run's newest backup holds, which is the 0-based index of the epoch
     --resume continues with (0: no backup). Backups are written whole (`storage`), so the newest
     one present is complete; a kill while one is written leaves only a temporary file."""
-    found = storage.glob(storage.join(run, BACKUP, "epoch-*.weights.h5"))
+    found = backups(run)
     if not found and storage.exists(storage.join(run, BACKUP, "latest.weights.h5")):
         raise DataError(f"{run} holds a backup of an older fingerspell (Keras' BackupAndRestore), "
                         "which this one cannot continue: train into another --out")  # fmt: skip
