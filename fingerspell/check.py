@@ -24,8 +24,9 @@ TIME_LIMIT_HOURS = 5  # the competition's limit for scoring the hidden test set
 
 def _sequences(data: str, table: pd.DataFrame, columns: list[str]):
     for path, rows in table.groupby("path", sort=False):
-        # Exactly as the evaluator reads it (a bucket's file comes down whole first).
-        frame = pd.read_parquet(storage.readable(storage.join(data, path)), columns=columns)
+        # As the evaluator reads it: only the selected columns (of a bucket's file too).
+        with storage.random_access(storage.join(data, path)) as source:
+            frame = pd.read_parquet(source, columns=columns)
         for row in rows.itertuples(index=False):
             yield row, frame.loc[[row.sequence_id]].to_numpy(np.float32)
 

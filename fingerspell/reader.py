@@ -1,8 +1,9 @@
 """Read sequences from the competition layout (real Kaggle data or the synthetic default).
 
-Each parquet file is opened once and only the requested columns are read. Problems with a whole
-file raise `DataError` naming the file; problems with one sequence become a `Rejected` record
-(strict readers raise it instead), so a caller can always account for every row of the csv.
+Each parquet file is opened once and only the requested columns are read (from a bucket too).
+Problems with a whole file raise `DataError` naming the file; problems with one sequence become
+a `Rejected` record (strict readers raise it instead), so a caller can always account for every
+row of the csv.
 """
 
 from __future__ import annotations
@@ -49,13 +50,14 @@ def read_landmark_file(path: str | Path, columns: list[str]) -> dict[int, np.nda
     if not storage.exists(path):
         raise DataError(f"{path}: landmark file not found")
     try:
-        parquet = pq.ParquetFile(storage.readable(path))
-        available = set(parquet.schema_arrow.names)
-        missing = [c for c in [schema.INDEX_NAME, *columns] if c not in available]
-        if missing:
-            shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-            raise DataError(f"{path}: missing {len(missing)} columns ({shown})")
-        table = parquet.read(columns=[schema.INDEX_NAME, *columns])
+        with storage.random_access(path) as source:
+            parquet = pq.ParquetFile(source)
+            available = set(parquet.schema_arrow.names)
+            missing = [c for c in [schema.INDEX_NAME, *columns] if c not in available]
+            if missing:
+                shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+                raise DataError(f"{path}: missing {len(missing)} columns ({shown})")
+            table = parquet.read(columns=[schema.INDEX_NAME, *columns])
     except DataError:
         raise
     except Exception as error:  # pyarrow raises several types for damaged files

@@ -37,12 +37,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 from pathlib import Path
 
 GOOGLE_HOSTS = ("storage.googleapis.com", "www.googleapis.com")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization",
               "transfer-encoding", "expect", "te", "upgrade", "content-length"}  # fmt: skip
 STORAGE_LAYOUT = re.compile(r"^/storage/v1/b/(?P<bucket>[^/?]+)/storageLayout")
+BYTES_SERVED = "/_emulator/bytes_served"  # GET: the bytes of answers to GETs so far, for tests
 
 
 def _free_port() -> int:
@@ -92,6 +94,7 @@ class Proxy(socketserver.ThreadingTCPServer):
 
     def __init__(self, port: int, emulator_port: int, tls: ssl.SSLContext):
         self.emulator_port, self.tls = emulator_port, tls
+        self.bytes_served, self.counting = 0, threading.Lock()
         super().__init__(("127.0.0.1", port), ProxyHandler)
 
 
@@ -127,16 +130,28 @@ class ProxyHandler(socketserver.StreamRequestHandler):
                       "hierarchicalNamespace": {"enabled": False}}  # fmt: skip
             return _reply(writer, 200, "OK", [("Content-Type", "application/json")],
                           json.dumps(answer).encode())  # fmt: skip
+        if path == BYTES_SERVED:
+            return _reply(writer, 200, "OK", [("Content-Type", "text/plain")],
+                          str(self.server.bytes_served).encode())  # fmt: skip
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.emulator_port, timeout=60)
         sent = {k: v for k, v in headers.items() if k not in HOP_BY_HOP}
         upstream.request(method, path, body=body, headers=sent)
         response = upstream.getresponse()
         content = response.read()
         upstream.close()
+        if method == "GET":  # objects' bytes (and small metadata answers)
+            with self.server.counting:
+                self.server.bytes_served += len(content)
         # Keep the client on TLS: the emulator writes upload URLs as http://<Host>/….
         replied = [(k, v.replace("http://", "https://", 1) if k.lower() == "location" else v)
                    for k, v in response.getheaders()]  # fmt: skip
         _reply(writer, response.status, response.reason, replied, content)
+
+
+def bytes_served() -> int:
+    """The bytes the running emulator has answered GETs with (every client's reads) so far."""
+    with urllib.request.urlopen(os.environ["STORAGE_EMULATOR_HOST"] + BYTES_SERVED) as answer:
+        return int(answer.read())
 
 
 def _accept_empty_media_uploads() -> None:
@@ -174,7 +189,7 @@ def serve(bucket: str) -> None:
     environment = {
         "https_proxy": proxy_url, "http_proxy": proxy_url, "no_proxy": "localhost,127.0.0.1",
         "CURL_CA_BUNDLE": str(folder / "ca.pem"), "GOOGLE_AUTH_TOKEN_FOR_TESTING": "emulator",
-        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{emulator_port}",
+        "STORAGE_EMULATOR_HOST": proxy_url,  # the plain-HTTP clients (pyarrow) come here too
     }  # fmt: skip
     print(json.dumps({"bucket": bucket, "environment": environment}), flush=True)
     sys.stdin.read()  # until the parent closes the pipe or ends
