@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import asdict
 
 import keras
@@ -183,6 +184,35 @@ class Backup(keras.callbacks.Callback):
         for path in runs.backups(self.run):
             if path != runs.backup_file(self.run, epoch + 1):
                 storage.remove(path)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the last whole epoch that fits before the deadline: when an epoch
+    ends (its validation and checkpoint written: this runs after the run's own callbacks) and
+    another as long as the longest so far would overrun, training stops there. In a run of
+    several processes, process 0 decides for all, so that every one stops at the same epoch."""
+
+    def __init__(self, hours: float, processes: int = 1):
+        super().__init__()
+        self.deadline = time.monotonic() + hours * 3600
+        self.processes = processes
+        self.longest = 0.0
+        self.stopped_after: int | None = None  # the last epoch trained, when it stopped early
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self.longest = max(self.longest, now - self.started)
+        stop = now + self.longest > self.deadline
+        if self.processes > 1:
+            from jax.experimental import multihost_utils
+
+            stop = bool(multihost_utils.broadcast_one_to_all(np.array(stop)))
+        if stop:
+            self.model.stop_training = True
+            self.stopped_after = epoch
 
 
 def run_callbacks(run: str, resume: bool, score: CompetitionScore | None, ema: bool,

@@ -14,8 +14,9 @@ SILFA_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "silfa
 def _synth(args: argparse.Namespace) -> None:
     from fingerspell.synthetic import generator
 
-    out = generator.write_dataset(args.out, args.sequences, args.seed, args.supplemental,
-                                  workers=args.workers)
+    out = generator.write_dataset(
+        args.out, args.sequences, args.seed, args.supplemental, workers=args.workers
+    )
     print(f"synthetic dataset written to {out}")
 
 
@@ -71,7 +72,9 @@ def _train(args: argparse.Namespace) -> None:
     if args.out is None:
         raise SystemExit("train: --out is required (unless --plan)")
     try:
-        train.train(args.records, args.out, config, resume=args.resume, wandb=args.wandb)
+        resume = {"yes": True, "auto": "auto"}.get(args.resume, False)
+        train.train(args.records, args.out, config, resume=resume, wandb=args.wandb,
+                    allow_cpu=args.allow_cpu, time_limit_hours=args.time_limit)  # fmt: skip
     except processes.ProcessLost as error:
         processes.exit_with_message(str(error))  # at once: JAX's shutdown would wait for the dead
     if devices.local_hardware().writes:
@@ -157,8 +160,12 @@ def _recipe_option(parser: argparse.ArgumentParser) -> None:
 def _hardware_options(parser: argparse.ArgumentParser) -> None:
     from fingerspell.devices import BACKENDS, PRECISIONS
 
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="Keras backend; auto: JAX on a TPU, else as Keras is configured")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="Keras backend; auto: JAX on a TPU, else as Keras is configured",
+    )
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="auto: bf16 on TPUs and recent GPUs, fp16 on older GPUs, "
                              "fp32 on CPUs")  # fmt: skip
@@ -166,15 +173,25 @@ def _hardware_options(parser: argparse.ArgumentParser) -> None:
 
 def _processes_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "several processes (JAX)", "one process a host, each started with the same command; "
-        "unset options come from KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID")
+        "several processes (JAX)",
+        "one process a host, each started with the same command; "
+        "unset options come from KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID",
+    )
     group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
     group.add_argument("--num-processes", type=int, help="processes in the run")
     group.add_argument("--process-id", type=int, help="this process: 0 … N − 1")
-    group.add_argument("--multi-host", action="store_true",
-                       help="let JAX find the other processes (TPU pod slice, SLURM, Open MPI)")
-    group.add_argument("--join-timeout", type=float, default=300, metavar="SECONDS",
-                       help="end with a message if not every process joined by then")
+    group.add_argument(
+        "--multi-host",
+        action="store_true",
+        help="let JAX find the other processes (TPU pod slice, SLURM, Open MPI)",
+    )
+    group.add_argument(
+        "--join-timeout",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="end with a message if not every process joined by then",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,8 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--out", required=True, help="records folder: local, gs:// or ram://")
     _recipe_option(pre)
     pre.add_argument("--folds", type=int, help="default 4")
-    pre.add_argument("--landmarks", choices=["default", "all"],
-                     help="stored landmarks: default ≈ hands, pose, lips (127); all = 543")
+    pre.add_argument(
+        "--landmarks",
+        choices=["default", "all"],
+        help="stored landmarks: default ≈ hands, pose, lips (127); all = 543",
+    )
     pre.add_argument("--supplemental", action="store_true", default=None,
                      help="also the supplemental split")  # fmt: skip
     pre.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 1)))
@@ -232,7 +252,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--plan", action="store_true",
                     help="train nothing: time one step and the input pipeline here, project "
                          "the run's wall time here and on Kaggle's and Colab's TPUs")  # fmt: skip
-    tr.add_argument("--resume", action="store_true", help="continue a killed run")
+    tr.add_argument(
+        "--resume",
+        nargs="?",
+        const="yes",
+        choices=["yes", "auto"],
+        help="continue the run in --out (made with the same options); "
+        "'auto': continue it if there is one, else start it",
+    )
+    tr.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="HOURS",
+        help="stop after the last whole epoch that ends within HOURS",
+    )
+    tr.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="train a recipe that needs an accelerator on the CPU anyway",
+    )
     _processes_options(tr)
     tr.add_argument("--wandb", action="store_true", help="log to W&B (offline without a key)")
     tr.set_defaults(handler=_train)
@@ -260,10 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--out", help="report folder (default: beside the submission)")
     ch.set_defaults(handler=_check)
 
-    lm = stages.add_parser("landmarks", help="videos or photo folders → the competition layout "
-                                             "(MediaPipe Holistic, in its own environment)")
-    lm.add_argument("--videos", nargs="+", required=True,
-                    help="video files, folders of images (one a frame), or folders of videos")
+    lm = stages.add_parser(
+        "landmarks",
+        help="videos or photo folders → the competition layout "
+        "(MediaPipe Holistic, in its own environment)",
+    )
+    lm.add_argument(
+        "--videos",
+        nargs="+",
+        required=True,
+        help="video files, folders of images (one a frame), or folders of videos",
+    )
     lm.add_argument("--out", required=True, help="dataset folder: local or gs://")
     lm.add_argument("--phrases", help="csv of video (file or folder name), phrase "
                                       "[, participant_id]")  # fmt: skip
@@ -271,8 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="MediaPipe processes, one source each at a time")  # fmt: skip
     lm.set_defaults(handler=_landmarks)
 
-    tx = stages.add_parser("transcribe", help="videos → text, through a submission's model "
-                                              "run as the evaluator runs it (no TensorFlow)")
+    tx = stages.add_parser(
+        "transcribe",
+        help="videos → text, through a submission's model "
+        "run as the evaluator runs it (no TensorFlow)",
+    )
     tx.add_argument("videos", nargs="+", help="video files or folders of images")
     tx.add_argument("--submission", required=True, help="submission.zip or its folder")
     tx.add_argument("--out", help="folder for a picture per video and transcripts.csv")
@@ -295,13 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     needs_tensorflow = args.stage not in {"landmarks", "transcribe"}
     if needs_tensorflow and importlib.util.find_spec("tensorflow") is None:  # see pyproject
-        raise SystemExit("fingerspell needs TensorFlow for tf.data and export, under any Keras "
-                         "backend: pip install tensorflow-cpu (or tensorflow, its GPU build)")
+        raise SystemExit(
+            "fingerspell needs TensorFlow for tf.data and export, under any Keras "
+            "backend: pip install tensorflow-cpu (or tensorflow, its GPU build)"
+        )
+    from fingerspell.devices import NoAccelerator
     from fingerspell.reader import DataError
 
     try:
         args.handler(args)
-    except (DataError, FileNotFoundError, FileExistsError, ModuleNotFoundError) as error:
+    except (DataError, FileNotFoundError, FileExistsError, ModuleNotFoundError,
+            NoAccelerator) as error:  # fmt: skip
         # Mistakes the user can fix: the message says what and where; a traceback would bury it.
         print(f"error: {error}", file=sys.stderr)
         return 2

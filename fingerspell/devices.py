@@ -107,6 +107,25 @@ class Hardware:
         return self.process_index == 0
 
 
+class NoAccelerator(RuntimeError):
+    """A run that needs a TPU or GPU was started where the backend sees only a CPU."""
+
+
+def require_accelerator(hardware: Hardware, recipe: str) -> None:
+    """Refuse a CPU-only machine, naming what was looked for and how to go on."""
+    if hardware.platform != "cpu":
+        return
+    gpus = ", ".join(gpu_names()) or "none"
+    raise NoAccelerator(
+        f"recipe {recipe!r} needs a TPU or GPU, and {hardware.backend} sees only the CPU "
+        f"(TPU chips on the PCI bus: {tpu_chips()}; TPU_ACCELERATOR_TYPE: "
+        f"{os.environ.get('TPU_ACCELERATOR_TYPE', 'unset')}; GPUs nvidia-smi lists: {gpus}). "
+        "Attach one (Kaggle: Settings → Accelerator; Colab: Runtime → Change runtime type) and "
+        "restart, or pass --allow-cpu (ALLOW_CPU = True in notebook 2) to train on the CPU "
+        "anyway; `train --plan` says how long that takes"
+    )
+
+
 def local_hardware() -> Hardware:
     import keras
 

@@ -29,6 +29,27 @@ def accelerator() -> str:
     return "CPU"
 
 
+# The platforms' published limits on one session, in hours (they change: check the pages).
+# Kaggle: 9 h a TPU session, 12 h a CPU or GPU one (https://www.kaggle.com/docs/notebooks, and
+# https://www.kaggle.com/docs/tpu for the TPU's 20 h weekly quota). Colab: at most 12 h, often
+# less on the free tier (https://research.google.com/colaboratory/faq.html).
+SESSION_HOURS = {
+    ("Kaggle", "TPU"): 9.0, ("Kaggle", "GPU"): 12.0, ("Kaggle", "CPU"): 12.0,
+    ("Colab", "TPU"): 12.0, ("Colab", "GPU"): 12.0, ("Colab", "CPU"): 12.0,
+}  # fmt: skip
+WEEKLY_QUOTA_HOURS = {("Kaggle", "TPU"): 20.0, ("Kaggle", "GPU"): 30.0}
+SESSION_MARGIN_HOURS = 0.5  # the set-up cells before training, and the cells after it
+
+
+def time_limit_hours(requested: float | str | None) -> float | None:
+    """Notebook 2's `TIME_LIMIT_HOURS`: "auto" is this platform's session length less a margin
+    (None locally: no limit); a number is taken as given; None is no limit."""
+    if requested != "auto":
+        return None if requested is None else float(requested)
+    hours = SESSION_HOURS.get((platform(), accelerator().split()[0]))
+    return None if hours is None else hours - SESSION_MARGIN_HOURS
+
+
 def describe() -> str:
     """Platform, accelerator, cores and installed framework versions; imports no framework."""
     from fingerspell import install

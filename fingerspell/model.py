@@ -75,13 +75,36 @@ class FrameBatchNorm(layers.BatchNormalization):
 
 
 @keras.saving.register_keras_serializable("fingerspell")
+class CausalDepthwiseConv1D(layers.DepthwiseConv1D):
+    """A depthwise convolution over frames already padded on the left (valid, no bias), with the
+    weights of `DepthwiseConv1D`. Under JAX it is computed as `kernel_size` shifted products:
+    XLA lowers the grouped convolution's filter gradient as a dense convolution over all the
+    channels, hundreds of times the useful work (BENCHMARKS.md, "The compiled training step"),
+    while the products' gradient costs what they do. TensorFlow keeps the native kernel: the
+    fastest where XLA does not compile the step (a CPU), and the single operator TFLite gets."""
+
+    shifted = keras.backend.backend() == "jax"  # a class attribute, so benchmarks can compare
+
+    def call(self, inputs):
+        if not self.shifted:
+            return super().call(inputs)
+        taps = self.kernel_size[0]
+        frames = ops.shape(inputs)[1] - taps + 1
+        kernel = ops.cast(self.kernel[:, :, 0], inputs.dtype)  # [taps, channels]
+        out = inputs[:, :frames] * kernel[0]
+        for tap in range(1, taps):
+            out = out + inputs[:, tap : tap + frames] * kernel[tap]
+        return out
+
+
+@keras.saving.register_keras_serializable("fingerspell")
 class ConvBlock(layers.Layer):
     def __init__(self, dim: int, kernel: int, expand: int, dropout: float, **kwargs):
         super().__init__(**kwargs)
         self.settings = {"dim": dim, "kernel": kernel, "expand": expand, "dropout": dropout}
         self.expand = layers.Dense(dim * expand, activation="swish")
         self.pad = layers.ZeroPadding1D((kernel - 1, 0))  # causal: no frame sees the future
-        self.depthwise = layers.DepthwiseConv1D(kernel, use_bias=False)
+        self.depthwise = CausalDepthwiseConv1D(kernel, use_bias=False)
         self.norm = FrameBatchNorm(momentum=0.95)
         self.eca = ECA()
         self.project = layers.Dense(dim)

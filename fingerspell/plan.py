@@ -10,8 +10,9 @@ import time
 from dataclasses import asdict, dataclass
 
 import keras
+import numpy as np
 
-from fingerspell import dataset, devices, install, records
+from fingerspell import dataset, devices, environment, install, records
 from fingerspell.config import Config
 from fingerspell.model import build_model, ctc_loss, make_optimizer, training_flops
 
@@ -50,6 +51,7 @@ class Accelerator:
     name: str
     chips: int
     peak_flops: float  # per chip, bf16
+    platform: tuple[str, str] | None = None  # its notebook platform: `environment.SESSION_HOURS`
 
     def hours(self, flops: float, share_of_peak: float) -> float:
         """Compute-bound hours for `flops` at `share_of_peak` of the chips' peak."""
@@ -63,8 +65,8 @@ class Accelerator:
 # Cloud TPU v5e: 197 TFLOP/s bf16 a chip (cloud.google.com/tpu/docs/v5e). Kaggle's TPU runtime
 # is a v5e-8, Colab's a v5e-1; a v5e-16 pod slice is 4 hosts of 4 chips. NVIDIA H100 SXM: 989
 # TFLOP/s dense bf16 (NVIDIA's data sheet), two nodes of eight for a multi-node GPU run.
-ACCELERATORS = (Accelerator("Kaggle TPU v5e-8", 8, 197e12),
-                Accelerator("Colab TPU v5e-1", 1, 197e12),
+ACCELERATORS = (Accelerator("Kaggle TPU v5e-8", 8, 197e12, ("Kaggle", "TPU")),
+                Accelerator("Colab TPU v5e-1", 1, 197e12, ("Colab", "TPU")),
                 Accelerator("Cloud TPU v5e-16 pod slice", 16, 197e12),
                 Accelerator("2 nodes × 8 H100", 16, 989e12))  # fmt: skip
 # Model-FLOPs utilisation is not measured on a TPU here: a 256-wide model with depthwise
@@ -119,13 +121,44 @@ def seconds_per_step(model: keras.Model, frames, labels, steps: int = 3) -> floa
     return (time.perf_counter() - started) / steps
 
 
+def compiled_step_flops(model: keras.Model, frames, labels) -> float | None:
+    """XLA's count of one compiled training step (forward, CTC loss, gradient, optimizer
+    update) on this batch, per sequence; None unless the backend is JAX. The step is built from
+    Keras' public stateless calls, as its JAX trainer builds it; the model is compiled."""
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+
+    def step(trainable, non_trainable, optimizer_state, x, y):
+        def loss_of(trainable, non_trainable):
+            logits, non_trainable = model.stateless_call(trainable, non_trainable, x,
+                                                         training=True)  # fmt: skip
+            return keras.ops.mean(ctc_loss(y, logits)), non_trainable
+
+        (loss, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            trainable, non_trainable)  # fmt: skip
+        return loss, optimizer.stateless_apply(optimizer_state, grads, trainable)
+
+    # Host copies: the program is compiled for one device and the whole batch, whatever the
+    # distribution (a sharded program's count would be one device's share).
+    groups = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
+    state = [[np.asarray(v.value) for v in group] for group in groups]
+    cost = jax.jit(step).lower(*state, frames, labels).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list on older jax
+    return cost["flops"] / len(frames)
+
+
 def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     """What training `config` on these records will cost, before spending it: the steps an epoch
     takes on this machine's devices, one step timed here (global batch, frame budget and
     precision of the run) and the wall time it projects for every epoch (validation and the
     first compilation not included); the input pipeline's rate here (of every process); and,
-    from the model's FLOPs and published peak throughput, the compute-bound time on the TPUs of
-    Kaggle and Colab at an assumed share of peak (`ACCELERATORS`)."""
+    from the step's FLOPs (XLA's count of the compiled step under JAX, else the estimate) and
+    published peak throughput, the compute-bound time on the TPUs of Kaggle and Colab at an
+    assumed share of peak (`ACCELERATORS`)."""
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()
     hardware = devices.local_hardware()
@@ -146,6 +179,7 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
             model.compile(make_optimizer(config, info.steps_per_epoch, info.learning_rate),
                           loss=ctc_loss)  # fmt: skip
             step = seconds_per_step(model, frames.numpy(), labels.numpy(), timed_steps)
+            compiled = compiled_step_flops(model, frames.numpy(), labels.numpy())
     finally:
         keras.mixed_precision.set_global_policy(policy)
     epoch = step * info.steps_per_epoch
@@ -158,19 +192,28 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
             "projected_hours": epoch * config.epochs / 3600,
             "input_sequences_per_second": input_rate,
             "training_gflop_per_sequence": flops / 1e9}  # fmt: skip
-    return plan | _accelerator_projections(flops, sequences * config.epochs)
+    if compiled:
+        plan["compiled_gflop_per_sequence"] = compiled / 1e9
+    return plan | _accelerator_projections(compiled or flops, sequences * config.epochs)
 
 
 def _accelerator_projections(flops_per_sequence: float, sequences: int) -> dict:
-    """Compute-bound hours on each published accelerator at each assumed share of its peak, and
-    the rate its input pipeline would have to deliver."""
+    """Compute-bound hours on each published accelerator at each assumed share of its peak, the
+    rate its input pipeline would have to deliver and, on a notebook platform, the sessions
+    (`train --time-limit`, `--resume auto`) and weeks of quota the run spans."""
     projections = {}
     for accelerator in ACCELERATORS:
         for share in ASSUMED_SHARES_OF_PEAK:
             at = f"{accelerator.name}, at {share:.0%} of peak"
-            projections[f"{at}: hours"] = accelerator.hours(flops_per_sequence * sequences, share)
+            hours = accelerator.hours(flops_per_sequence * sequences, share)
+            projections[f"{at}: hours"] = hours
             rate = accelerator.sequences_per_second(flops_per_sequence, share)
             projections[f"{at}: input sequences/s needed"] = round(rate)
+            if session := environment.SESSION_HOURS.get(accelerator.platform):
+                usable = session - environment.SESSION_MARGIN_HOURS
+                projections[f"{at}: sessions"] = math.ceil(hours / usable)
+            if quota := environment.WEEKLY_QUOTA_HOURS.get(accelerator.platform):
+                projections[f"{at}: weeks of quota"] = hours / quota
     return projections
 
 

@@ -6,6 +6,7 @@ the competition metric on the validation fold every epoch, through the compiled 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import keras
 import tensorflow as tf
@@ -13,6 +14,7 @@ import tensorflow as tf
 from fingerspell import dataset, devices, install, processes, records, runs, storage
 from fingerspell.callbacks import (
     CompetitionScore,
+    TimeLimit,
     log_run_info,
     run_callbacks,
     wandb_callback,
@@ -24,22 +26,35 @@ from fingerspell.plan import RunInfo, plan_run
 
 
 def train(
-    records_dir: str, run: str, config: Config, resume: bool = False, wandb: bool = False,
-    verbose: int = 1, callbacks: list[keras.callbacks.Callback] | None = None,
+    records_dir: str, run: str, config: Config, resume: bool | str = False,
+    wandb: bool = False, verbose: int = 1,
+    callbacks: list[keras.callbacks.Callback] | None = None, allow_cpu: bool = False,
+    time_limit_hours: float | None = None,
 ) -> keras.callbacks.History:  # fmt: skip
     """Train a model into the run folder (local or a bucket): config.json, run.json,
     best.weights.h5, history.csv, logs/. Runs on the Keras backend in force (see
-    `devices.use_backend`), over every local device. `callbacks` are extra Keras callbacks (a
-    notebook's plots, early stopping); they run after the run's own, so an epoch's checkpoint is
-    written before they see it."""
+    `devices.use_backend`), over every local device; a config that `needs_accelerator` is
+    refused on a CPU unless `allow_cpu`.
+
+    `resume`: True continues the run in `run` (made with the same config), "auto" continues it
+    if there is one and starts it otherwise. `time_limit_hours` (from now): stop after the
+    last whole epoch that fits, to be continued with `resume`. `callbacks` are extra Keras
+    callbacks (a notebook's plots, early stopping); they run after the run's own, so an
+    epoch's checkpoint is written before they see it."""
     extra = list(callbacks or [])
     run = str(run)
-    if storage.exists(storage.join(run, runs.BACKUP)) and not resume:
+    started = storage.exists(storage.join(run, runs.BACKUP))
+    resume = started if resume == "auto" else bool(resume)
+    if started and not resume:
         raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
                               "or another --out")  # fmt: skip
+    if resume:
+        _check_same_config(run, config)
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()  # TensorFlow only feeds tf.data here
     hardware = devices.local_hardware()
+    if config.needs_accelerator and not allow_cpu:
+        devices.require_accelerator(hardware, config.recipe)
     meta = records.load_metadata(records_dir)
     info = plan_run(meta, config, hardware)
     if resume:
@@ -57,6 +72,9 @@ def train(
     train_folds, val_folds = dataset.training_folds(meta, config)
     steps = info.steps_per_epoch
     first_epoch = runs.resumed_epoch(run) if resume else 0
+    if first_epoch >= config.epochs:  # a finished run, continued again (RESUME = "auto")
+        print(f"{run} has trained all {config.epochs} epochs: nothing to continue")
+        return keras.callbacks.History()
     landmarks = model_landmarks(config.model_landmarks)
 
     augmenter = dataset.make_augmenter(records_dir, config, speaks=hardware.writes)
@@ -85,6 +103,8 @@ def train(
             own = run_callbacks(run, resume, score, config.ema > 0, hardware.writes)
             if wandb and hardware.writes:
                 own.append(wandb_callback(run, config, info))
+            clock = TimeLimit(time_limit_hours, hardware.processes) if time_limit_hours else None
+            own += [clock] if clock else []
             history = _fit_with_every_process(
                 model, hardware, train_data, epochs=config.epochs, initial_epoch=first_epoch,
                 steps_per_epoch=steps, shuffle=False, callbacks=own + extra,
@@ -93,6 +113,11 @@ def train(
     finally:
         keras.mixed_precision.set_global_policy(policy)
     processes.wait_for_every_process("fingerspell: run folder written")  # by the first process
+    stopped = clock.stopped_after if clock else None
+    if stopped is not None and stopped + 1 < config.epochs and hardware.writes:
+        print(f"stopped after epoch {stopped + 1} of {config.epochs}: another would not end "
+              "within the time limit. Everything is written; run the same again with "
+              "--resume auto (notebook 2: RESUME = 'auto') to continue")  # fmt: skip
     return history
 
 
@@ -125,6 +150,30 @@ def _fit_with_every_process(model: keras.Model, hardware: devices.Hardware, data
             f"the run died or stopped answering ({str(error).splitlines()[0][:200]}). The run "
             "folder holds the last finished epoch: start every process again with --resume"
         ) from error
+
+
+def _check_same_config(run: str, config: Config) -> None:
+    """A run resumes with the options it started with; anything else is another run."""
+    path = storage.join(run, runs.CONFIG)
+    if not storage.exists(path):
+        return
+    before, now = asdict(Config.load(path)), asdict(config)
+    changed = sorted(_differences(before, now))
+    if changed:
+        raise FileExistsError(
+            f"{run} was started with other options ({'; '.join(changed)}): continue it with "
+            "the same, or start another --out")  # fmt: skip
+
+
+def _differences(before: dict, now: dict, prefix: str = "") -> list[str]:
+    changed = []
+    for name in before.keys() | now.keys():
+        was, is_ = before.get(name), now.get(name)
+        if isinstance(was, dict) and isinstance(is_, dict):
+            changed += _differences(was, is_, f"{prefix}{name}.")
+        elif was != is_:
+            changed.append(f"{prefix}{name} {was!r} → {is_!r}")
+    return changed
 
 
 def _check_same_spread(run: str, info: RunInfo) -> None:

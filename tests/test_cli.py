@@ -76,6 +76,8 @@ WANDB_ABSENT = pytest.mark.skipif(importlib.util.find_spec("wandb") is not None,
     (["preprocess", "--data", "nowhere", "--out", "records"], "nowhere/train.csv"),
     (["preprocess", "--data", "bad", "--out", "records"], "duplicate sequence_id [7]"),
     (["train", "--records", "nowhere", "--out", "run"], "preprocess"),
+    (["train", "--records", "nowhere", "--out", "run", "--recipe", "competition"],
+     "needs a TPU or GPU, and"),
     pytest.param(["train", "--records", "nowhere", "--out", "run", "--wandb"],
                  "pip install wandb", marks=WANDB_ABSENT),
 ])  # fmt: skip

@@ -190,6 +190,38 @@ def test_the_flop_estimate_agrees_with_xla():
     assert cost["flops"] == pytest.approx(training_flops(model, config) / 3, rel=0.05)
 
 
+def test_both_forms_of_the_depthwise_convolution_agree():
+    """Shifted products (what JAX trains with) and the grouped convolution (TensorFlow, TFLite)
+    compute the same function of the same weights."""
+    layer = model_module.CausalDepthwiseConv1D(5, use_bias=False)
+    frames = np.random.default_rng(0).normal(size=(2, 20, 8)).astype("float32")
+    outputs = []
+    try:
+        for shifted in (False, True):
+            model_module.CausalDepthwiseConv1D.shifted = shifted
+            outputs.append(keras.ops.convert_to_numpy(layer(frames)))
+    finally:
+        model_module.CausalDepthwiseConv1D.shifted = keras.backend.backend() == "jax"
+    assert outputs[0].shape == (2, 16, 8)
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="XLA's FLOP count is read under JAX")
+def test_the_compiled_training_step_costs_what_the_plan_estimates():
+    """The whole step XLA compiles (forward, CTC, gradient, update) within 1.3× the estimate the
+    plan projects from; the depthwise convolutions' grouped filter gradient made it 3×."""
+    from fingerspell.plan import compiled_step_flops
+
+    config = Config(batch_size=2)
+    model = build_model(config)
+    model.compile(keras.optimizers.AdamW(1e-4), loss=ctc_loss)
+    frames = np.zeros((2, config.max_frames, model.input_shape[-1]), "float32")
+    labels = np.full((2, config.max_phrase), -1, "int32")
+    labels[:, :20] = 3
+    ratio = compiled_step_flops(model, frames, labels) / training_flops(model, config)
+    assert 0.9 < ratio < 1.3, ratio
+
+
 AGREEMENT = textwrap.dedent(
     """
     import sys

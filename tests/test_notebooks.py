@@ -56,7 +56,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     parameters = {
         "01_preprocess_tfrecords": {"DATA": data, "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
         "02_train_model": {"PRESET": "tiny", "EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64,
-                           "BACKEND": "jax"},
+                           "BACKEND": "jax", "ALLOW_CPU": True},
         "03_export_tflite": {"PARITY_SEQUENCES": 10},
         "04_inference_check": {"LIMIT": 20, "VIDEO": str(ROOT / "tests" / "media" / "photos")},
     }  # fmt: skip

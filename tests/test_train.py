@@ -218,8 +218,13 @@ def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
     kaggle, colab = (plan[f"{name}, at 10% of peak: hours"]
                      for name in ("Kaggle TPU v5e-8", "Colab TPU v5e-1"))  # fmt: skip
     assert colab == pytest.approx(8 * kaggle)
-    flops = plan["training_gflop_per_sequence"] * 1e9 * plan["training_sequences"] * config.epochs
+    # From XLA's count of the compiled step under JAX (close to the estimate), else the estimate.
+    per_sequence = plan.get("compiled_gflop_per_sequence", plan["training_gflop_per_sequence"])
+    assert ("compiled_gflop_per_sequence" in plan) == (keras.backend.backend() == "jax")
+    assert per_sequence == pytest.approx(plan["training_gflop_per_sequence"], rel=0.3)
+    flops = per_sequence * 1e9 * plan["training_sequences"] * config.epochs
     assert colab == pytest.approx(flops / (197e12 * 0.1) / 3600)
+    assert plan["Kaggle TPU v5e-8, at 10% of peak: sessions"] == 1  # minutes, in a 9 h session
 
 
 def test_folds_come_from_the_records():
@@ -294,6 +299,27 @@ def test_steps_per_execution_divides_the_epoch(wanted, steps, chosen):
 def test_an_existing_run_is_not_overwritten(demo_dir):
     with pytest.raises(FileExistsError, match="--resume"):
         train.train(str(demo_dir / "records"), demo_dir / "run", demo_config(), verbose=0)
+
+
+def test_a_run_stopped_by_its_time_limit_continues_with_resume_auto(demo_dir, tmp_path, capsys):
+    """A time limit no second epoch fits in stops the run after its first; `resume="auto"`
+    refuses other options, continues it with the same to the unbroken run's weights, and then
+    has nothing left to do."""
+    records_dir, run, config = str(demo_dir / "records"), str(tmp_path / "run"), demo_config()
+    train.train(records_dir, run, config, resume="auto", verbose=0, time_limit_hours=1e-6)
+    assert runs.load_history(run).epoch.tolist() == [0]
+    assert "stopped after epoch 1 of 2" in capsys.readouterr().out
+    with pytest.raises(FileExistsError, match="epochs 2 → 3"):
+        train.train(records_dir, run, replace(config, epochs=3), resume="auto", verbose=0)
+    train.train(records_dir, run, config, resume="auto", verbose=0)
+    assert runs.load_history(run).epoch.tolist() == [0, 1]
+    unbroken, _ = runs.load_trained(str(demo_dir / "run"), runs.LAST)
+    resumed, _ = runs.load_trained(run, runs.LAST)
+    for a, b in zip(unbroken.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    capsys.readouterr()
+    train.train(records_dir, run, config, resume="auto", verbose=0)
+    assert "nothing to continue" in capsys.readouterr().out
 
 
 def test_a_backup_of_an_older_fingerspell_is_refused(tmp_path):

@@ -1,0 +1,91 @@
+"""What the compiled training step costs: XLA's count of its FLOPs against the plan's estimate
+(`model.training_flops`), and its time, with the depthwise convolutions as the native grouped
+convolution and as shifted products (`model.CausalDepthwiseConv1D`), under both backends.
+
+    python benchmarks/compiled_step.py --recipe competition --batch 4 --steps 3
+
+One training step (forward, CTC loss, gradient, AdamW update) on a random batch at the recipe's
+frame budget, timed with `train_on_batch` after two warm-up steps (`plan.seconds_per_step`).
+JAX: Keras compiles the step with XLA; its FLOPs are XLA's `cost_analysis()` of the same step
+(`plan.compiled_step_flops`). TensorFlow: without XLA (what Keras does on a CPU); with XLA
+(what Keras does on a GPU) the step cannot compile on a CPU-only machine, whose CTC loss is
+TensorFlow's sparse kernel (`model._ctc_per_sequence`), so it is not timed here. A backend is
+fixed per process, so each runs in a process of its own, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+
+def random_batch(model, config, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(batch, config.max_frames, model.input_shape[-1])).astype("float32")
+    labels = np.full((batch, config.max_phrase), -1, "int32")
+    labels[:, :30] = rng.integers(0, 59, size=(batch, 30))
+    return frames, labels
+
+
+def measure(recipe: str, batch: int, steps: int) -> list[dict]:
+    """Both depthwise forms on the backend of this process."""
+    import keras
+
+    from fingerspell import recipes
+    from fingerspell.model import CausalDepthwiseConv1D, build_model, ctc_loss, training_flops
+    from fingerspell.plan import compiled_step_flops, seconds_per_step
+
+    config = recipes.train_config(recipe, batch_size=batch, precision="float32")
+    backend, rows = keras.backend.backend(), []
+    for shifted in (False, True):
+        CausalDepthwiseConv1D.shifted = shifted
+        keras.utils.set_random_seed(0)
+        model = build_model(config)
+        frames, labels = random_batch(model, config, batch)
+        # Keras compiles the step with XLA under JAX; TensorFlow on a CPU runs it without.
+        model.compile(keras.optimizers.AdamW(1e-4), loss=ctc_loss)
+        seconds = seconds_per_step(model, frames, labels, steps)
+        flops = compiled_step_flops(model, frames, labels)
+        rows.append({
+            "backend": backend, "XLA": "yes" if backend == "jax" else "no",
+            "depthwise": "shifted products" if shifted else "grouped convolution",
+            "XLA GFLOP/seq": flops / 1e9 if flops else float("nan"),
+            "estimate GFLOP/seq": training_flops(model, config) / 1e9,
+            "step s": seconds,
+        })  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="competition")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)  # set for the child processes
+    args = parser.parse_args()
+    if args.backend:
+        print(json.dumps(measure(args.recipe, args.batch, args.steps)))
+        return
+    rows = []
+    for backend in ("jax", "tensorflow"):
+        child = subprocess.run(
+            [sys.executable, __file__, "--recipe", args.recipe, "--batch", str(args.batch),
+             "--steps", str(args.steps), "--backend", backend],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        rows += json.loads(child.stdout.strip().splitlines()[-1])
+    table = pd.DataFrame(rows)
+    table["XLA / estimate"] = table["XLA GFLOP/seq"] / table["estimate GFLOP/seq"]
+    print(f"recipe {args.recipe}, {args.batch} sequences a step, float32, this machine's CPU")
+    print(table.to_markdown(index=False, floatfmt=".2f"))
+
+
+if __name__ == "__main__":
+    main()
