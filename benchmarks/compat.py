@@ -5,7 +5,7 @@ cell cloning this repository (its committed HEAD) and installing the package as 
 
     python benchmarks/compat.py --work /tmp/compat [--platforms colab-cpu-gpu colab-tpu]
 
-Stand-ins, since this machine has no accelerator and one Python: tensorflow-cpu for Colab's
+Stand-ins, since this machine has no accelerator: tensorflow-cpu for Colab's
 tensorflow GPU build (same version, same API) and jax's CPU wheels for jax[cuda]/jax[tpu]; with no
 TPU attached, the TPU run asks for the JAX backend explicitly (what BACKEND="auto" picks on a TPU).
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,16 @@ PLATFORMS = {
     "colab-tpu": {  # no TensorFlow: the set-up cell adds tensorflow-cpu
         "pins": ["jax==0.7.2", "jaxlib==0.7.2", "keras==3.13.2", "numpy==2.1.3"],
         "backend": "jax",
+    },
+    # Kaggle's TPU image (Kaggle/docker-python 78aaa43, 2026-08-12, Apache-2.0: tpu/config.txt,
+    # tpu/requirements.in, tpu/Dockerfile): Python 3.12, tensorflow-cpu 2.20.0 beside jax[tpu]
+    # (0.7.2, which its flax needs) and libtpu forced to 0.0.17; keras ("keras>3") is whatever
+    # was newest when the image was built: 3.13.2 stands in, Colab's of the same month.
+    "kaggle-tpu": {
+        "pins": ["tensorflow-cpu==2.20.0", "jax==0.7.2", "jaxlib==0.7.2", "libtpu==0.0.17",
+                 "keras==3.13.2"],
+        "backend": "jax",
+        "python": "python3.12",
     },
 }  # fmt: skip
 NOTEBOOK_RUNNER = ["ipykernel", "papermill"]  # Colab has the kernel; papermill plays the person
@@ -88,7 +99,8 @@ def check_platform(name: str, work: Path) -> dict:
     work = work / name
     venv = work / "venv"
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = shutil.which(platform.get("python", "")) or sys.executable
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
     installed = pip(venv, "install", "-q", *platform["pins"], *NOTEBOOK_RUNNER)
     if installed.returncode != 0:
         raise RuntimeError(f"{name}: the platform's own set did not install:\n{installed.stderr}")
@@ -102,6 +114,8 @@ def check_platform(name: str, work: Path) -> dict:
     check = pip(venv, "check")
     return {
         "platform": name,
+        "python": subprocess.run([str(venv / "bin" / "python"), "--version"], capture_output=True,
+                                 text=True).stdout.split()[-1],
         "pinned set": ", ".join(platform["pins"]),
         "frameworks changed": ", ".join(f"{k} {v}" for k, v in changed.items()) or "none",
         "pip check": "clean" if check.returncode == 0 else check.stdout.strip()[:300],
@@ -119,7 +133,6 @@ def main() -> None:
     parser.add_argument("--platforms", nargs="+", default=list(PLATFORMS), choices=PLATFORMS)
     args = parser.parse_args()
     rows = [check_platform(name, Path(args.work)) for name in args.platforms]
-    print(f"Python {sys.version.split()[0]}")
     for row in rows:
         print("\n".join(f"| {k} | {v} |" for k, v in row.items()), end="\n\n")
 
