@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
-from fingerspell import check, metric, reader, schema
+from fingerspell import check, litert, metric, reader, schema
 from fingerspell.cli import SILFA_DEFAULT
 from fingerspell.synthetic import handshapes, phrases
 from fingerspell.synthetic.handshapes import SILFA_ASPECT
@@ -202,8 +202,10 @@ def score_set(name: str, submission: str, data: Path, report_dir: Path) -> dict:
     report = check.check(submission, data, report_dir)
     results = check.load_predictions(report_dir)
     rates = letters_read(results)
+    runner, columns, _ = litert.load_runner(submission)
+    nothing = litert.answer_to_nothing(runner, len(columns))  # what an empty decode answers
     out = {"set": name, "sequences": len(results), "score": round(report["score"], 4),
-           "empty": round(float((results.prediction == schema.FALLBACK).mean()), 3),
+           "empty": round(float((results.prediction == nothing).mean()), 3),
            "letters": {c: round(r, 2) for c, r in rates.items()},
            "confusions": confusions(results)}  # fmt: skip
     if name == "video":

@@ -25,15 +25,16 @@ class CompetitionScore(keras.callbacks.Callback):
     The phrases are read once; each epoch only predicts. In a multi-process run every process
     scores the whole fold, each decoding its rows of every batch; the first one prints."""
 
-    def __init__(self, decoder: keras.Model, data: tf.data.Dataset, speaks: bool = True):
+    def __init__(self, decoder: keras.Model, data: tf.data.Dataset, fallback: str,
+                 speaks: bool = True):  # fmt: skip
         super().__init__()
-        self.decoder, self.data, self.speaks = decoder, data, speaks
+        self.decoder, self.data, self.fallback, self.speaks = decoder, data, fallback, speaks
         self.truths, self.real = None, None
 
     def on_epoch_end(self, epoch, logs=None):
         if self.truths is None:
             self.truths, self.real = truths_of(self.data)
-        predictions = predictions_of(self.decoder, self.data, self.real)
+        predictions = predictions_of(self.decoder, self.data, self.real, self.fallback)
         logs = logs if logs is not None else {}
         logs["val_score"] = metric.score(self.truths, predictions)
         if self.speaks:

@@ -60,6 +60,7 @@ class Config:
     precision: str = "auto"  # auto: bf16 on TPUs and recent GPUs, fp16 on older GPUs, fp32 on CPUs
     steps_per_execution: int = 0  # 0: 32 on a TPU, else 1 (rounded down to divide an epoch)
     needs_accelerator: bool = False  # refuse to train on a CPU alone (unless allow_cpu)
+    fallback: str | None = None  # the answer to an empty decode; None: chosen when training starts
     augment: Augmentation = field(default_factory=Augmentation)
     recipe: str = "demo"  # the recipe these values started from (`recipes`): a record, not a knob
 

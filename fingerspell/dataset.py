@@ -7,9 +7,11 @@ training only, and every batch has static shapes: frames [B, max_frames, C] padd
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import tensorflow as tf
 
-from fingerspell import records, schema
+from fingerspell import metric, records, schema
 from fingerspell.config import Config
 from fingerspell.features import LIMIT, model_landmarks
 from fingerspell.reader import DataError
@@ -223,6 +225,25 @@ def training_folds(meta: dict, config: Config) -> tuple[list[int], list[int]]:
         raise DataError(f"validation fold {config.val_fold} does not exist: the records have "
                          f"folds 0..{meta['folds'] - 1}")  # fmt: skip
     return [k for k in every if k != config.val_fold], [config.val_fold]
+
+
+def with_fallback(records_dir: str, config: Config, speaks: bool = True) -> Config:
+    """The config with the answer to an empty decode decided: its own if it names one, else the
+    phrase nearest to every written phrase of the training folds (`metric.nearest_to_all`), or
+    `schema.FALLBACK` for records that kept no phrases."""
+    if config.fallback is not None:
+        return config
+    table = records.load_folds(records_dir)
+    if "phrase" not in table:
+        if speaks:
+            print("these records keep no phrases (made by an older fingerspell): an empty decode "
+                  f"answers {schema.FALLBACK!r}; preprocess again to answer the training phrases' "
+                  "nearest")  # fmt: skip
+        return replace(config, fallback=schema.FALLBACK)
+    train_folds, _ = training_folds(records.load_metadata(records_dir), config)
+    rejected = set(records.load_rejects(records_dir).sequence_id)
+    kept = table[table.fold.isin(train_folds) & ~table.sequence_id.isin(rejected)]
+    return replace(config, fallback=metric.nearest_to_all(kept.phrase.tolist()))
 
 
 def make_augmenter(records_dir: str, config: Config, speaks: bool = True):

@@ -26,15 +26,16 @@ def truths_of(data: tf.data.Dataset) -> tuple[list[str], np.ndarray]:
     return truths, np.array(real)
 
 
-def predictions_of(decoder: keras.Model, data: tf.data.Dataset, real: np.ndarray) -> list[str]:
+def predictions_of(decoder: keras.Model, data: tf.data.Dataset, real: np.ndarray,
+                   fallback: str) -> list[str]:  # fmt: skip
     """The strings the exported file would answer for the real rows (greedy decoding through the
-    decoder's compiled predict; `schema.FALLBACK` for an empty decode)."""
+    decoder's compiled predict; the run's `fallback` for an empty decode)."""
     frames = data.map(lambda frames, labels, ids: frames)
     if keras.backend.backend() == "jax" and devices.local_hardware().processes > 1:
         decoded = _decode_across_processes(decoder, frames)
     else:
         decoded = decoder.predict(frames, verbose=0)
-    return [schema.decode_prediction(row) for row in decoded[real]]
+    return [schema.decode_prediction(row, fallback) for row in decoded[real]]
 
 
 def _decode_across_processes(decoder: keras.Model, frames: tf.data.Dataset) -> np.ndarray:
@@ -58,10 +59,11 @@ def _decode_across_processes(decoder: keras.Model, frames: tf.data.Dataset) -> n
     return np.concatenate(decoded)
 
 
-def evaluate(decoder: keras.Model, data: tf.data.Dataset) -> tuple[list[str], list[str]]:
+def evaluate(decoder: keras.Model, data: tf.data.Dataset,
+             fallback: str = schema.FALLBACK) -> tuple[list[str], list[str]]:  # fmt: skip
     """(truths, greedy-decoded predictions) of an evaluation dataset, padding rows left out."""
     truths, real = truths_of(data)
-    return truths, predictions_of(decoder, data, real)
+    return truths, predictions_of(decoder, data, real, fallback)
 
 
 def sample_predictions(run: str, records_dir: str, n: int = 12) -> pd.DataFrame:
@@ -71,7 +73,8 @@ def sample_predictions(run: str, records_dir: str, n: int = 12) -> pd.DataFrame:
     landmarks = model_landmarks(config.model_landmarks)
     data = dataset.make_dataset(records_dir, folds, n, config.max_frames, False, landmarks,
                                 config.max_phrase)  # fmt: skip
-    truths, predictions = evaluate(decoding_model(model), data.take(1))
+    fallback = schema.answer_to_empty(config.fallback)
+    truths, predictions = evaluate(decoding_model(model), data.take(1), fallback)
     table = pd.DataFrame({"truth": truths, "prediction": predictions})
     table["distance"] = [metric.edit_distance(t, p) for t, p in zip(truths, predictions)]
     return table
@@ -90,4 +93,4 @@ class KerasDecoder:
         padded, _ = dataset.fit_to_budget(tf.constant(frames), tf.constant([0]),
                                           self.config.max_frames, 1)  # fmt: skip
         decoded = self.decoder.predict_on_batch(padded.numpy()[None])  # one shape: compiled once
-        return schema.decode_prediction(decoded[0])
+        return schema.decode_prediction(decoded[0], schema.answer_to_empty(self.config.fallback))

@@ -6,7 +6,8 @@ Keras model → `keras.export.ExportArchive` (which tracks the model's variables
 runs the same feature layer as training, greedy-decodes the CTC output (collapse repeats, drop
 blanks, keep the final run) and returns `outputs` [L, 59] one-hot rows.
 
-An empty decode emits `schema.FALLBACK` (a space), as validation and `check` score it.
+An empty decode (nothing readable) emits the run's `Config.fallback`, the phrase nearest to every
+training phrase in edit distance, as validation and `check` score it.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ class TooLargeError(ValueError):
     pass
 
 
-def serving_function(model: keras.Model, n_columns: int, max_frames: int):
+def serving_function(model: keras.Model, n_columns: int, max_frames: int, fallback: str):
     """The evaluator's view of the model: `inputs` [n_frames, n_columns] → `outputs` [L, 59]."""
-    fallback = schema.char_to_index()[schema.FALLBACK]
+    answer = tf.constant(schema.encode_phrase(fallback), tf.int32)
 
     @tf.function(input_signature=[tf.TensorSpec([None, n_columns], tf.float32, name="inputs")])
     def serve(inputs):
@@ -54,18 +55,20 @@ def serving_function(model: keras.Model, n_columns: int, max_frames: int):
         decoded = greedy_decode(model(frames, training=False))[0]
         chars = tf.boolean_mask(decoded, decoded >= 0)
         empty = tf.cast(tf.equal(tf.size(chars), 0), tf.int32)
-        chars = tf.concat([chars, tf.fill([empty], fallback)], axis=0)
+        chars = tf.concat([chars, answer[: empty * tf.size(answer)]], axis=0)
         return {"outputs": tf.one_hot(chars, schema.N_CHARS, dtype=tf.float32)}
 
     return serve
 
 
-def convert(model: keras.Model, n_columns: int, max_frames: int, precision: str = "fp16") -> bytes:
+def convert(model: keras.Model, n_columns: int, max_frames: int, precision: str = "fp16",
+            fallback: str = schema.FALLBACK) -> bytes:  # fmt: skip
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", serving_function(model, n_columns, max_frames))
+    archive.add_endpoint("serving_default",
+                         serving_function(model, n_columns, max_frames, fallback))  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         archive.write_out(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder, ["serving_default"])
@@ -103,7 +106,8 @@ def export(run: str, out: str, precision: str = "fp16") -> str:
         return _export_in_tensorflow_process(run, out, precision)
     model, config = load_trained(run)
     columns = schema.columns_for(model_landmarks(config.model_landmarks))
-    flatbuffer = convert(model, len(columns), config.max_frames, precision)
+    flatbuffer = convert(model, len(columns), config.max_frames, precision,
+                         schema.answer_to_empty(config.fallback))  # fmt: skip
     return write_submission(flatbuffer, columns, out)
 
 

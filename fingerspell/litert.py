@@ -42,6 +42,12 @@ def predict(runner, frames: np.ndarray) -> str:
     return "".join(lookup[int(i)] for i in np.argmax(output, axis=1))
 
 
+def answer_to_nothing(runner, n_columns: int) -> str:
+    """What a submission answers when it can read nothing (ten frames, all NaN): its run's
+    fallback phrase."""
+    return predict(runner, np.full((10, n_columns), np.nan, np.float32))
+
+
 def emitted(classes) -> np.ndarray:
     """CTC's rule, frame by frame: whether each frame's class (0..58 a character,
     `schema.BLANK` blank) is read — a character that differs from the frame before it; blanks

@@ -209,7 +209,7 @@ def preprocess(
     seconds = time.perf_counter() - started
     manifests = [done[job.manifest] for job in jobs]
     meta = _metadata(data, everything, columns, jobs, manifests, options, seconds, total)
-    folds_table = everything[["sequence_id", "participant_id", "fold", "csv"]]
+    folds_table = everything[["sequence_id", "participant_id", "fold", "csv", "phrase"]]
     storage.write_text(f"{out}/folds.csv", folds_table.to_csv(index=False))
     rejects = pd.DataFrame([r for m in manifests for r in m["rejects"]],
                            columns=["sequence_id", "file", "reason"])  # fmt: skip
@@ -281,8 +281,10 @@ def load_metadata(records: str) -> dict:
 
 
 def load_folds(records: str) -> pd.DataFrame:
-    """folds.csv: the fold of every csv row (sequence_id, participant_id, fold, csv)."""
-    return pd.read_csv(storage.readable(f"{str(records).rstrip('/')}/folds.csv"))
+    """folds.csv: the fold of every csv row (sequence_id, participant_id, fold, csv, phrase;
+    records made before the phrase was kept lack it)."""
+    return pd.read_csv(storage.readable(f"{str(records).rstrip('/')}/folds.csv"),
+                       dtype={"phrase": str}, keep_default_na=False)  # "NA" is a phrase
 
 
 def load_rejects(records: str) -> pd.DataFrame:

@@ -201,15 +201,21 @@ def decode_indices(indices) -> str:
     return "".join(lookup[int(i)] for i in indices if 0 <= int(i) < N_CHARS)
 
 
-# What a submission answers when it decodes nothing: an empty string costs the whole phrase, one
-# character at most as much and one edit less whenever the phrase holds it; the space occurs in
-# the most competition phrases. The exported graph, validation and `check` all apply it.
+# What a submission answers when it decodes nothing, where its run names nothing better
+# (`Config.fallback`, chosen from the training phrases): an empty string costs the whole phrase,
+# one character at most as much and one edit less whenever the phrase holds it. The exported
+# graph, validation and `check` all apply the run's.
 FALLBACK = " "
 
 
-def decode_prediction(indices) -> str:
-    """Greedy-decoded indices → the string a submission answers (FALLBACK when empty)."""
-    return decode_indices(indices) or FALLBACK
+def answer_to_empty(fallback: str | None) -> str:
+    """A run's `Config.fallback`, or FALLBACK for a run from before runs chose one."""
+    return FALLBACK if fallback is None else fallback
+
+
+def decode_prediction(indices, fallback: str = FALLBACK) -> str:
+    """Greedy-decoded indices → the string a submission answers (`fallback` when empty)."""
+    return decode_indices(indices) or fallback
 
 
 @dataclass(frozen=True)

@@ -43,19 +43,20 @@ def train(
     epoch's checkpoint is written before they see it."""
     extra = list(callbacks or [])
     run = str(run)
-    started = storage.exists(storage.join(run, runs.BACKUP))
-    resume = started if resume == "auto" else bool(resume)
-    if started and not resume:
-        raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
-                              "or another --out")  # fmt: skip
-    if resume:
-        _check_same_config(run, config)
     if keras.backend.backend() == "jax":
         devices.keep_tensorflow_off_accelerators()  # TensorFlow only feeds tf.data here
     hardware = devices.local_hardware()
     if config.needs_accelerator and not allow_cpu:
         devices.require_accelerator(hardware, config.recipe)
     meta = records.load_metadata(records_dir)
+    started = storage.exists(storage.join(run, runs.BACKUP))
+    resume = started if resume == "auto" else bool(resume)
+    if started and not resume:
+        raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
+                              "or another --out")  # fmt: skip
+    config = dataset.with_fallback(records_dir, config, speaks=hardware.writes)
+    if resume:
+        _check_same_config(run, config)
     info = plan_run(meta, config, hardware)
     if resume:
         _check_same_spread(run, info)
@@ -99,7 +100,8 @@ def train(
                 val_data = dataset.make_dataset(records_dir, val_folds, info.global_batch,
                                                 config.max_frames, False, landmarks,
                                                 config.max_phrase)  # fmt: skip
-                score = CompetitionScore(decoding_model(model), val_data, hardware.writes)
+                score = CompetitionScore(decoding_model(model), val_data, config.fallback,
+                                         hardware.writes)  # fmt: skip
             own = run_callbacks(run, resume, score, config.ema > 0, hardware.writes)
             if wandb and hardware.writes:
                 own.append(wandb_callback(run, config, info))
@@ -158,6 +160,8 @@ def _check_same_config(run: str, config: Config) -> None:
     if not storage.exists(path):
         return
     before, now = asdict(Config.load(path)), asdict(config)
+    if before["fallback"] is None:  # a run from before the fallback was chosen: today's choice
+        before["fallback"] = now["fallback"]
     changed = sorted(_differences(before, now))
     if changed:
         raise FileExistsError(

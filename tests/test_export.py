@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fingerspell import check, export, litert, schema
+from fingerspell.config import Config
 from fingerspell.features import model_landmarks
 from fingerspell.model import greedy_decode
 
@@ -75,9 +76,13 @@ def test_odd_inputs_give_a_valid_answer(runner, name):
     np.testing.assert_array_equal(output.sum(axis=1), 1.0)  # one-hot rows
 
 
-def test_empty_decode_emits_the_fallback(runner):
-    """All-NaN frames decode to nothing; the graph answers with the fallback character."""
-    assert litert.predict(runner, ODD_INPUTS["all NaN"]) == schema.FALLBACK
+def test_empty_decode_emits_the_runs_fallback_phrase(runner, demo_dir):
+    """All-NaN frames decode to nothing; the graph answers with the phrase the run chose from its
+    training phrases (not the bare space an older run answers)."""
+    fallback = Config.load(str(demo_dir / "run" / "config.json")).fallback
+    assert fallback and fallback != schema.FALLBACK
+    assert litert.predict(runner, ODD_INPUTS["all NaN"]) == fallback
+    assert litert.answer_to_nothing(runner, N_COLUMNS) == fallback
 
 
 def test_models_over_40_mb_are_refused(tmp_path):

@@ -20,3 +20,13 @@ def test_a_swap_costs_two_edits_as_in_levenshtein():
     assert metric.edit_distance("ab", "ba") == 2
     assert metric.score(["ab"], ["ba"]) == 0
     assert metric.edit_distance("kitten", "sitting") == 3
+
+
+def test_the_answer_nearest_to_all_phrases():
+    """The phrase with the least total edit distance to the others wins over a space and over a
+    rarer phrase; the same phrases give the same answer."""
+    phrases = ["abc"] * 3 + ["abd", "xyz"]
+    assert metric.nearest_to_all(phrases) == "abc"
+    assert metric.nearest_to_all(["a", "b"] * 2 + [" x "]) in {"a", "b"}
+    assert metric.nearest_to_all(phrases, candidates=2, seed=3) == metric.nearest_to_all(
+        phrases, candidates=2, seed=3)

@@ -275,14 +275,32 @@ class EmptyDecoder:
 
 
 def test_validation_scores_empty_decodes_as_the_exported_file_answers_them(demo_dir):
-    from fingerspell import schema
+    """With the run's fallback phrase (test_export checks the file answers the same)."""
     from fingerspell.features import model_landmarks
 
+    fallback = Config.load(str(demo_dir / "run" / "config.json")).fallback
     data = dataset.make_dataset(str(demo_dir / "records"), [0], 16, 32, False,
                                 model_landmarks("model"))  # fmt: skip
-    truths, predictions = evaluate(EmptyDecoder(), data)
+    truths, predictions = evaluate(EmptyDecoder(), data, fallback)
     assert len(predictions) == len(truths) > 0
-    assert set(predictions) == {schema.FALLBACK}
+    assert set(predictions) == {fallback}
+
+
+def test_the_fallback_is_the_training_phrases_nearest(demo_dir):
+    """Chosen from the training folds' phrases (never the validation fold's): it costs less on
+    them than a space or any other phrase of them."""
+    from fingerspell import metric, records
+
+    config = dataset.with_fallback(str(demo_dir / "records"), demo_config())
+    folds = records.load_folds(str(demo_dir / "records"))
+    training = folds[folds.fold != config.val_fold].phrase.tolist()
+    assert config.fallback in set(training)
+
+    def cost(answer):
+        return sum(metric.edit_distance(p, answer) for p in training)
+
+    assert cost(config.fallback) <= min(cost(a) for a in [" ", *training[:50]])
+    assert cost(config.fallback) < cost(" ")
 
 
 @pytest.mark.parametrize("wanted, steps, chosen", [(0, 100, 1), (4, 12, 4), (4, 10, 2),

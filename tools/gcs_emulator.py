@@ -44,6 +44,7 @@ GOOGLE_HOSTS = ("storage.googleapis.com", "www.googleapis.com")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization",
               "transfer-encoding", "expect", "te", "upgrade", "content-length"}  # fmt: skip
 STORAGE_LAYOUT = re.compile(r"^/storage/v1/b/(?P<bucket>[^/?]+)/storageLayout")
+PIECE = 1 << 16  # bytes an answer is sent in
 BYTES_SERVED = "/_emulator/bytes_served"  # GET: the bytes of answers to GETs so far, for tests
 
 
@@ -80,12 +81,24 @@ def _read_request(stream):
     return method, target, headers
 
 
-def _reply(stream, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+def _reply(stream, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> int:
+    """Answer, in pieces; returns how much of `body` went out before the client hung up (a
+    reader that needs only the start of an object closes the connection, as on Google's
+    network, and the rest never crosses it)."""
     lines = [f"HTTP/1.1 {status} {reason}"]
     lines += [f"{k}: {v}" for k, v in headers if k.lower() not in HOP_BY_HOP]
     lines += [f"Content-Length: {len(body)}", "", ""]
-    stream.write("\r\n".join(lines).encode("latin-1") + body)
-    stream.flush()
+    sent = 0
+    try:
+        stream.write("\r\n".join(lines).encode("latin-1"))
+        for start in range(0, len(body), PIECE):
+            stream.write(body[start : start + PIECE])
+            stream.flush()
+            sent += len(body[start : start + PIECE])
+        stream.flush()
+    except ConnectionError:  # the client hung up
+        pass
+    return sent
 
 
 class Proxy(socketserver.ThreadingTCPServer):
@@ -115,8 +128,9 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         self._serve(tls.makefile("rb"), tls.makefile("wb"))
 
     def _serve(self, reader, writer):
-        while (request := _read_request(reader)) is not None:
-            self._forward(reader, writer, *request)
+        with contextlib.suppress(ConnectionError):  # the client hung up
+            while (request := _read_request(reader)) is not None:
+                self._forward(reader, writer, *request)
 
     def _forward(self, reader, writer, method: str, target: str, headers: dict[str, str]):
         if headers.get("expect", "").lower() == "100-continue":
@@ -139,13 +153,13 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         response = upstream.getresponse()
         content = response.read()
         upstream.close()
-        if method == "GET":  # objects' bytes (and small metadata answers)
-            with self.server.counting:
-                self.server.bytes_served += len(content)
         # Keep the client on TLS: the emulator writes upload URLs as http://<Host>/….
         replied = [(k, v.replace("http://", "https://", 1) if k.lower() == "location" else v)
                    for k, v in response.getheaders()]  # fmt: skip
-        _reply(writer, response.status, response.reason, replied, content)
+        delivered = _reply(writer, response.status, response.reason, replied, content)
+        if method == "GET":  # objects' bytes (and small metadata answers)
+            with self.server.counting:
+                self.server.bytes_served += delivered
 
 
 def bytes_served() -> int:
