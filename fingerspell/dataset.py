@@ -227,7 +227,7 @@ def training_folds(meta: dict, config: Config) -> tuple[list[int], list[int]]:
     return [k for k in every if k != config.val_fold], [config.val_fold]
 
 
-def with_fallback(records_dir: str, config: Config, speaks: bool = True) -> Config:
+def with_fallback(records_dir: str, meta: dict, config: Config, speaks: bool = True) -> Config:
     """The config with the answer to an empty decode decided: its own if it names one, else the
     phrase nearest to every written phrase of the training folds (`metric.nearest_to_all`), or
     `schema.FALLBACK` for records that kept no phrases."""
@@ -240,7 +240,7 @@ def with_fallback(records_dir: str, config: Config, speaks: bool = True) -> Conf
                   f"answers {schema.FALLBACK!r}; preprocess again to answer the training phrases' "
                   "nearest")  # fmt: skip
         return replace(config, fallback=schema.FALLBACK)
-    train_folds, _ = training_folds(records.load_metadata(records_dir), config)
+    train_folds, _ = training_folds(meta, config)
     rejected = set(records.load_rejects(records_dir).sequence_id)
     kept = table[table.fold.isin(train_folds) & ~table.sequence_id.isin(rejected)]
     return replace(config, fallback=metric.nearest_to_all(kept.phrase.tolist()))

@@ -54,7 +54,7 @@ def train(
     if started and not resume:
         raise FileExistsError(f"{run} already holds a run: pass --resume to continue it, "
                               "or another --out")  # fmt: skip
-    config = dataset.with_fallback(records_dir, config, speaks=hardware.writes)
+    config = dataset.with_fallback(records_dir, meta, config, speaks=hardware.writes)
     if resume:
         _check_same_config(run, config)
     info = plan_run(meta, config, hardware)

@@ -291,7 +291,8 @@ def test_the_fallback_is_the_training_phrases_nearest(demo_dir):
     them than a space or any other phrase of them."""
     from fingerspell import metric, records
 
-    config = dataset.with_fallback(str(demo_dir / "records"), demo_config())
+    meta = records.load_metadata(str(demo_dir / "records"))
+    config = dataset.with_fallback(str(demo_dir / "records"), meta, demo_config())
     folds = records.load_folds(str(demo_dir / "records"))
     training = folds[folds.fold != config.val_fold].phrase.tolist()
     assert config.fallback in set(training)
