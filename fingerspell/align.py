@@ -5,9 +5,10 @@ A forced alignment of the label to the model's per-frame log-probabilities (the
 frame at which the best CTC path first emits each character. Characters own the frames between
 the midpoints of their neighbours' emissions: the spans temporal CutMix (`augment`) cuts at.
 
-The result lives beside the records (`RECORDS/alignments/`, read by `records.load_alignments`),
-one parquet file per records file, written whole; a rerun keeps finished files and refuses a
-folder aligned by another run.
+Two places hold alignments, one parquet file per records file, each written whole, read by
+`records.load_alignments`: `RECORDS/alignments/` (the `align` command, from a finished run's
+best weights) and `RUN/alignments/` (`train` itself, when CutMix starts: the records may be
+read-only). A rerun keeps finished files and refuses a folder aligned with other weights.
 """
 
 from __future__ import annotations
@@ -26,28 +27,59 @@ from fingerspell import dataset, records, schema, storage
 from fingerspell.features import model_landmarks
 from fingerspell.reader import DataError
 from fingerspell.records import ALIGNMENTS
-from fingerspell.runs import load_trained, weights_file
+from fingerspell.runs import LAST, load_trained, weights_file
 
 OPTIONS = "options.json"
+FINISHED = "finished.json"  # what `align_run` aligned: written last, so its presence means whole
 COLUMNS = ["sequence_id", "position", "frame", "start", "end", "log_prob"]
 
 
 def align(run: str, records_dir: str, batch_size: int = 32) -> dict:
-    """Align every sequence of the records (all folds, both splits) with the run's best weights.
-    Sequences with more characters than frames cannot be aligned: counted, not written."""
-    if importlib.util.find_spec("ctc_segmentation") is None:
-        raise ModuleNotFoundError("align needs ctc-segmentation (it builds with a C compiler): "
-                                  "pip install ctc-segmentation")  # fmt: skip
-    started = time.perf_counter()
+    """Align every sequence of the records (all folds, both splits) with the run's best weights
+    into RECORDS/alignments. Sequences with more characters than frames cannot be aligned:
+    counted, not written."""
+    require_ctc_segmentation()
     model, config = load_trained(run)
-    folder = storage.join(records_dir, ALIGNMENTS)
-    _claim(folder, _options(run, config))
+    folds = list(range(records.load_metadata(records_dir)["folds"]))
+    return _align_files(model, config, records_dir, folds, storage.join(records_dir, ALIGNMENTS),
+                        _options(weights_file(run), config), batch_size)  # fmt: skip
+
+
+def align_run(run: str, records_dir: str, folds: list[int], batch_size: int = 32) -> dict:
+    """What `train` does when CutMix starts: align the training folds with the run's last
+    weights (the averaged ones where the run averages: what it validates) into RUN/alignments,
+    then mark them finished. A run stopped while aligning continues where it stopped."""
+    folder = storage.join(run, ALIGNMENTS)
+    if is_finished(run):
+        return json.loads(storage.read_text(storage.join(folder, FINISHED)))
+    require_ctc_segmentation()
+    model, config = load_trained(run, LAST)
+    done = _align_files(model, config, records_dir, folds, folder,
+                        _options(storage.join(run, LAST), config), batch_size)  # fmt: skip
+    storage.write_text(storage.join(folder, FINISHED), json.dumps(done, indent=2))
+    return done
+
+
+def is_finished(run: str) -> bool:
+    """Whether `align_run` finished the run's alignments."""
+    return storage.exists(storage.join(run, ALIGNMENTS, FINISHED))
+
+
+def require_ctc_segmentation() -> None:
+    if importlib.util.find_spec("ctc_segmentation") is None:
+        raise ModuleNotFoundError("aligning needs ctc-segmentation, a dependency of fingerspell "
+                                  "that builds with a C compiler: pip install ctc-segmentation")
+
+
+def _align_files(model, config, records_dir: str, folds: list[int], folder: str, options: dict,
+                 batch_size: int) -> dict:  # fmt: skip
+    started = time.perf_counter()
+    _claim(folder, options)
     meta = records.load_metadata(records_dir)
     positions = dataset.column_positions(meta["columns"],
                                          schema.columns_for(model_landmarks(config.model_landmarks)))
-    files = records.record_files(records_dir, list(range(meta["folds"])))
     done = {"aligned": 0, "unaligned": 0, "kept": 0}
-    for path in tqdm(files, desc="align", unit="file"):
+    for path in tqdm(records.record_files(records_dir, folds), desc="align", unit="file"):
         target = storage.join(folder, f"{storage.name(path)}.parquet")
         if storage.exists(target):
             done["kept"] += 1
@@ -59,8 +91,7 @@ def align(run: str, records_dir: str, batch_size: int = 32) -> dict:
     return done | {"seconds": round(time.perf_counter() - started, 1)}
 
 
-def _options(run: str, config) -> dict:
-    weights = weights_file(run)  # the file `load_trained` loads
+def _options(weights: str, config) -> dict:
     return {"weights_sha256": hashlib.sha256(storage.read_bytes(weights)).hexdigest(),
             "max_frames": config.max_frames, "model_landmarks": config.model_landmarks}
 

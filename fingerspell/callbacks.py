@@ -204,27 +204,45 @@ class TimeLimit(keras.callbacks.Callback):
         self.started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.monotonic()
-        self.longest = max(self.longest, now - self.started)
-        stop = now + self.longest > self.deadline
-        if self.processes > 1:
-            from jax.experimental import multihost_utils
-
-            stop = bool(multihost_utils.broadcast_one_to_all(np.array(stop)))
-        if stop:
+        self.longest = max(self.longest, time.monotonic() - self.started)
+        if not self.another_epoch_fits():
             self.model.stop_training = True
             self.stopped_after = epoch
 
+    def another_epoch_fits(self) -> bool:
+        """Whether an epoch as long as the longest so far would end before the deadline."""
+        fits = time.monotonic() + self.longest <= self.deadline
+        if self.processes > 1:
+            from jax.experimental import multihost_utils
+
+            fits = bool(multihost_utils.broadcast_one_to_all(np.array(fits)))
+        return fits
+
+
+class LogConstants(keras.callbacks.Callback):
+    """Adds the same values to every epoch's logs (history.csv, TensorBoard): what a `fit`
+    trained with, such as whether CutMix was on."""
+
+    def __init__(self, values: dict[str, float]):
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.values)
+
 
 def run_callbacks(run: str, resume: bool, score: CompetitionScore | None, ema: bool,
-                  writes: bool = True) -> list[keras.callbacks.Callback]:  # fmt: skip
+                  writes: bool = True, logged: dict[str, float] | None = None,
+                  ) -> list[keras.callbacks.Callback]:  # fmt: skip
     """Backup for --resume (`train` restores it), the validation score, best and last weights,
     CSV and TensorBoard logs (Keras' callbacks write to buckets through tf.io.gfile). A resumed
     run's best checkpoint is replaced only by an epoch better than every epoch before the break.
     With `ema`, the backup keeps the weights as trained, and the averaged weights are swapped in
     for the rest of the epoch's end: validation and both checkpoints (so export) see them. Only
-    the writing process (`writes`) has the writers."""
-    first = [EpochSeededDropout()] + ([OutsideDistribution(Backup(run))] if writes else [])
+    the writing process (`writes`) has the writers; `logged` values join each epoch's logs."""
+    first = [EpochSeededDropout()] + ([LogConstants(logged)] if logged else [])
+    first += [OutsideDistribution(Backup(run))] if writes else []
     first += [SwapAveragedWeights()] if ema else []
     first += [score] if score is not None else []
     if not writes:

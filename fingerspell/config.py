@@ -37,6 +37,9 @@ class Augmentation:
     finger_drop: float = 0.2  # lose a few landmarks for the whole sequence
     concat: float = 0.0  # join two sequences and their phrases
     cutmix: float = 0.0  # swap in a run of another sequence's characters (needs `align`'s spans)
+    # Epochs trained before CutMix starts: then the run aligns its training folds with its own
+    # weights (into RUN/alignments; records that `align` aligned already are used as they are).
+    cutmix_after: int = 10
 
 
 @dataclass
@@ -63,6 +66,12 @@ class Config:
     fallback: str | None = None  # the answer to an empty decode; None: chosen when training starts
     augment: Augmentation = field(default_factory=Augmentation)
     recipe: str = "demo"  # the recipe these values started from (`recipes`): a record, not a knob
+
+    @property
+    def cutmix_from(self) -> int | None:
+        """The first epoch (from 0) that CutMix is on, or None where it never is."""
+        on = self.augment.cutmix > 0 and self.augment.cutmix_after < self.epochs
+        return max(self.augment.cutmix_after, 0) if on else None
 
     @property
     def model(self) -> dict[str, int | float]:

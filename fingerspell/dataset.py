@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pandas as pd
 import tensorflow as tf
 
 from fingerspell import metric, records, schema
@@ -246,18 +247,11 @@ def with_fallback(records_dir: str, meta: dict, config: Config, speaks: bool = T
     return replace(config, fallback=metric.nearest_to_all(kept.phrase.tolist()))
 
 
-def make_augmenter(records_dir: str, config: Config, speaks: bool = True):
-    """The run's augmenter; CutMix (`config.augment.cutmix`) reads the records' alignments
-    (`align`), and is off, saying so, where there are none."""
+def make_augmenter(config: Config, alignments: pd.DataFrame | None = None):
+    """The run's augmenter; CutMix (`config.augment.cutmix`) needs `alignments`
+    (`records.load_alignments`) and is off without them."""
     from fingerspell.augment import Augmenter
 
-    alignments = None
-    if config.augment.cutmix > 0:
-        try:
-            alignments = records.load_alignments(records_dir)
-        except FileNotFoundError as missing:
-            if speaks:
-                print(f"CutMix is off: {missing}")
     landmarks = model_landmarks(config.model_landmarks)
     return Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase, alignments)
 

@@ -38,16 +38,31 @@ SESSION_HOURS = {
     ("Colab", "TPU"): 12.0, ("Colab", "GPU"): 12.0, ("Colab", "CPU"): 12.0,
 }  # fmt: skip
 WEEKLY_QUOTA_HOURS = {("Kaggle", "TPU"): 20.0, ("Kaggle", "GPU"): 30.0}
-SESSION_MARGIN_HOURS = 0.5  # the set-up cells before training, and the cells after it
+SESSION_MARGIN_HOURS = 0.5  # the cells after training, and an epoch longer than the longest
 
 
 def time_limit_hours(requested: float | str | None) -> float | None:
-    """Notebook 2's `TIME_LIMIT_HOURS`: "auto" is this platform's session length less a margin
-    (None locally: no limit); a number is taken as given; None is no limit."""
+    """Notebook 2's `TIME_LIMIT_HOURS`: "auto" is what is left of this platform's session (its
+    length, less the time since this kernel started, less a margin; None locally: no limit); a
+    number is taken as given; None is no limit."""
     if requested != "auto":
         return None if requested is None else float(requested)
     hours = SESSION_HOURS.get((platform(), accelerator().split()[0]))
-    return None if hours is None else hours - SESSION_MARGIN_HOURS
+    if hours is None:
+        return None
+    return max(hours - SESSION_MARGIN_HOURS - process_age_hours(), 0.0)
+
+
+def process_age_hours(stat: str = "/proc/self/stat", uptime: str = "/proc/uptime") -> float:
+    """Hours since this process started (the notebook's kernel: its session started no later),
+    from Linux's process table; 0 where there is none."""
+    try:
+        # Field 22 is the start time in clock ticks after boot; the name (field 2) may hold spaces.
+        ticks = int(Path(stat).read_text().rsplit(")", 1)[1].split()[19])
+        since_boot = float(Path(uptime).read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return max(since_boot - ticks / os.sysconf("SC_CLK_TCK"), 0.0) / 3600
 
 
 def describe() -> str:

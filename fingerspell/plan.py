@@ -32,6 +32,7 @@ class RunInfo:
     learning_rate: float
     steps_per_epoch: int
     steps_per_execution: int
+    cutmix_from_epoch: int | None  # the first epoch (from 0) with CutMix on; None: never
     versions: dict[str, str]
 
     def as_dict(self) -> dict:
@@ -92,7 +93,7 @@ def plan_run(meta: dict, config: Config, hardware: devices.Hardware) -> RunInfo:
         # Adam's square-root rule: the gradient noise falls with √batch (Malladi et al., 2022).
         learning_rate=config.learning_rate * math.sqrt(hardware.devices),
         steps_per_epoch=steps, steps_per_execution=_steps_per_execution(config, hardware, steps),
-        versions=install.installed_frameworks(),
+        cutmix_from_epoch=config.cutmix_from, versions=install.installed_frameworks(),
     )  # fmt: skip
 
 
@@ -165,7 +166,9 @@ def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:
     meta = records.load_metadata(records_dir)
     info = plan_run(meta, config, hardware)
     train_folds, _ = dataset.training_folds(meta, config)
-    augmenter = dataset.make_augmenter(records_dir, config, speaks=hardware.writes)
+    # CutMix's share of the input pipeline is in the rate only where the records are aligned.
+    spans = records.load_alignments(records_dir) if records.has_alignments(records_dir) else None
+    augmenter = dataset.make_augmenter(config, spans)
     batches = iter(dataset.training_batches(records_dir, train_folds, config, 0, hardware,
                                             augmenter))  # fmt: skip
     frames, labels, _ = next(batches)  # fills the shuffle buffer: not part of the timed rate

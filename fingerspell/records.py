@@ -316,10 +316,14 @@ def sequence_lengths(records: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(frames), np.array(chars)
 
 
-def load_alignments(records_dir: str) -> pd.DataFrame:
-    """Every aligned character of a records folder (`align`): sequence_id, position, frame,
-    start, end, log_prob, in frames of the stored sequence."""
-    found = storage.glob(storage.join(records_dir, ALIGNMENTS, "*.parquet"))
+def has_alignments(folder: str) -> bool:
+    return bool(storage.glob(storage.join(folder, ALIGNMENTS, "*.parquet")))
+
+
+def load_alignments(folder: str) -> pd.DataFrame:
+    """Every aligned character under a records or run folder (`align`): sequence_id, position,
+    frame, start, end, log_prob, in frames of the stored sequence."""
+    found = storage.glob(storage.join(folder, ALIGNMENTS, "*.parquet"))
     if not found:
-        raise FileNotFoundError(f"{records_dir} has no {ALIGNMENTS}/: run `align` first")
+        raise FileNotFoundError(f"{folder} has no {ALIGNMENTS}/: run `align` first")
     return pd.concat([pd.read_parquet(storage.readable(p)) for p in found], ignore_index=True)

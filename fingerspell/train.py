@@ -5,13 +5,15 @@ the competition metric on the validation fold every epoch, through the compiled 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
 
 import keras
+import pandas as pd
 import tensorflow as tf
 
-from fingerspell import dataset, devices, install, processes, records, runs, storage
+from fingerspell import align, dataset, devices, install, processes, records, runs, storage
 from fingerspell.callbacks import (
     CompetitionScore,
     TimeLimit,
@@ -76,25 +78,31 @@ def train(
     if first_epoch >= config.epochs:  # a finished run, continued again (RESUME = "auto")
         print(f"{run} has trained all {config.epochs} epochs: nothing to continue")
         return keras.callbacks.History()
+    aligned_records = records.has_alignments(records_dir)
+    if config.cutmix_from is not None and not aligned_records:
+        align.require_ctc_segmentation()  # said now, not after the warm-up
+    if hardware.writes:
+        _say_when_cutmix_starts(config, aligned_records)
     landmarks = model_landmarks(config.model_landmarks)
 
-    augmenter = dataset.make_augmenter(records_dir, config, speaks=hardware.writes)
+    def epochs(start: int, end: int, alignments) -> tf.data.Dataset:
+        augmenter = dataset.make_augmenter(config, alignments)
 
-    def epoch_data(epoch):
-        return dataset.training_batches(records_dir, train_folds, config, epoch, hardware,
-                                        augmenter).take(steps)  # fmt: skip
+        def epoch_data(epoch):
+            return dataset.training_batches(records_dir, train_folds, config, epoch, hardware,
+                                            augmenter).take(steps)  # fmt: skip
 
-    # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
-    train_data = tf.data.Dataset.range(first_epoch, config.epochs).flat_map(epoch_data)
+        # One pass per epoch, each reshuffled from seed + epoch: a resumed run sees the same data.
+        return tf.data.Dataset.range(start, end).flat_map(epoch_data)
+
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(info.precision)
+    histories = []
     try:
         with devices.distribution_scope(hardware):
             model = build_model(config)
             optimizer = make_optimizer(config, steps, info.learning_rate)
             model.compile(optimizer, loss=ctc_loss, steps_per_execution=info.steps_per_execution)
-            if first_epoch:
-                _restore(model, runs.backup_file(run, first_epoch))
             score = None
             if val_folds:
                 val_data = dataset.make_dataset(records_dir, val_folds, info.global_batch,
@@ -102,16 +110,29 @@ def train(
                                                 config.max_phrase)  # fmt: skip
                 score = CompetitionScore(decoding_model(model), val_data, config.fallback,
                                          hardware.writes)  # fmt: skip
-            own = run_callbacks(run, resume, score, config.ema > 0, hardware.writes)
-            if wandb and hardware.writes:
-                own.append(wandb_callback(run, config, info))
             clock = TimeLimit(time_limit_hours, hardware.processes) if time_limit_hours else None
-            own += [clock] if clock else []
-            history = _fit_with_every_process(
-                model, hardware, train_data, epochs=config.epochs, initial_epoch=first_epoch,
-                steps_per_epoch=steps, shuffle=False, callbacks=own + extra,
-                verbose=verbose if hardware.writes else 0,
-            )  # fmt: skip
+            for start, end, cutmix in _phases(first_epoch, config):
+                if clock and start > first_epoch and not clock.another_epoch_fits():
+                    clock.stopped_after = start - 1  # aligning took the time another epoch needs
+                    break
+                if start:  # where the run stands after `start` epochs: a resumed run's state too
+                    _restore(model, runs.backup_file(run, start))
+                alignments = None
+                if cutmix:
+                    alignments = _alignments(run, records_dir, train_folds, aligned_records,
+                                             hardware)  # fmt: skip
+                own = run_callbacks(run, resume or start > first_epoch, score, config.ema > 0,
+                                    hardware.writes, _logged(config, cutmix))  # fmt: skip
+                if wandb and hardware.writes:
+                    own.append(wandb_callback(run, config, info))
+                own += [clock] if clock else []
+                histories.append(_fit_with_every_process(
+                    model, hardware, epochs(start, end, alignments), epochs=end,
+                    initial_epoch=start, steps_per_epoch=steps, shuffle=False,
+                    callbacks=own + extra, verbose=verbose if hardware.writes else 0,
+                ))  # fmt: skip
+                if clock and clock.stopped_after is not None:
+                    break
     finally:
         keras.mixed_precision.set_global_policy(policy)
     processes.wait_for_every_process("fingerspell: run folder written")  # by the first process
@@ -120,20 +141,82 @@ def train(
         print(f"stopped after epoch {stopped + 1} of {config.epochs}: another would not end "
               "within the time limit. Everything is written; run the same again with "
               "--resume auto (notebook 2: RESUME = 'auto') to continue")  # fmt: skip
-    return history
+    return _joined(histories)
+
+
+def _phases(first_epoch: int, config: Config) -> list[tuple[int, int, bool]]:
+    """(first epoch, end, CutMix on) of each `fit` this run still needs: CutMix starts in a
+    `fit` of its own, since the data pipeline of a `fit` is built before its first epoch."""
+    start = config.cutmix_from
+    if start is None:
+        return [(first_epoch, config.epochs, False)]
+    if first_epoch >= start:
+        return [(first_epoch, config.epochs, True)]
+    return [(first_epoch, start, False), (start, config.epochs, True)]
+
+
+def _say_when_cutmix_starts(config: Config, aligned_records: bool) -> None:
+    if config.augment.cutmix <= 0:
+        return
+    if config.cutmix_from is None:
+        print(f"CutMix is off: it would start after epoch {config.augment.cutmix_after} "
+              f"(cutmix_after) of {config.epochs}")  # fmt: skip
+        return
+    where = ("the records' alignments" if aligned_records else
+             "alignments this run makes of its training folds then (RUN/alignments)")
+    print(f"CutMix starts at epoch {config.cutmix_from + 1}, with {where}")
+
+
+def _alignments(run: str, records_dir: str, folds: list[int], aligned_records: bool,
+                hardware: devices.Hardware) -> pd.DataFrame:  # fmt: skip
+    """CutMix's spans: the records' own where `align` wrote them, else the run's, made now
+    from its weights by the first process (the others wait for them)."""
+    if aligned_records:
+        return records.load_alignments(records_dir)
+    if hardware.writes and not align.is_finished(run):
+        print("aligning the training folds with this run's weights for CutMix")
+        with _outside_distribution():
+            done = align.align_run(run, records_dir, folds)
+        print(f"{done['aligned']} sequences aligned, {done['unaligned']} too short to align, "
+              f"in {done['seconds']} s: {storage.join(run, records.ALIGNMENTS)}")  # fmt: skip
+    processes.wait_for_every_process("fingerspell: alignments written")
+    return records.load_alignments(run)
+
+
+def _logged(config: Config, cutmix: bool) -> dict[str, float]:
+    """Values history.csv records each epoch besides Keras' logs: whether CutMix was on."""
+    return {"cutmix": float(cutmix)} if config.augment.cutmix > 0 else {}
+
+
+def _joined(histories: list[keras.callbacks.History]) -> keras.callbacks.History:
+    joined = keras.callbacks.History()
+    joined.epoch, joined.history = [], {}
+    for history in histories:
+        joined.epoch += history.epoch
+        for name, values in history.history.items():
+            joined.history.setdefault(name, []).extend(values)
+    return joined
+
+
+@contextlib.contextmanager
+def _outside_distribution():
+    """Keras' distribution off (what a backup is written and a lone model built under)."""
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(distribution)
 
 
 def _restore(model: keras.Model, backup: str) -> None:
     """A backup's weights and optimizer state into the compiled model, loaded outside the
     distribution as the backup was written (`callbacks.OutsideDistribution`); every process of
     a run loads the same file."""
-    model.optimizer.build(model.trainable_variables)  # so that its state has somewhere to go
-    distribution = keras.distribution.distribution()
-    keras.distribution.set_distribution(None)
-    try:
+    if not model.optimizer.built:  # its state needs somewhere to go
+        model.optimizer.build(model.trainable_variables)
+    with _outside_distribution():
         model.load_weights(backup)
-    finally:
-        keras.distribution.set_distribution(distribution)
 
 
 def _fit_with_every_process(model: keras.Model, hardware: devices.Hardware, data,

@@ -64,7 +64,7 @@ def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir,
     from fingerspell.features import model_landmarks
 
     config = Config(max_frames=64, augment=Augmentation(**{**vars(Augmentation()), "cutmix": 1.0}))
-    augmenter = dataset.make_augmenter(str(records_dir), config)
+    augmenter = dataset.make_augmenter(config, records.load_alignments(str(records_dir)))
     assert augmenter.cutmixes
     data = dataset.make_dataset(str(records_dir), [1, 2, 3], 16, 64, True,
                                 model_landmarks("model"), seed=1, augment=augmenter)  # fmt: skip

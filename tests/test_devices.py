@@ -82,3 +82,30 @@ def test_auto_precision_on_this_cpu_is_float32():
     hardware = devices.local_hardware()
     assert hardware.platform == "cpu" and not hardware.bf16_native
     assert devices.pick_precision("auto", hardware) == "float32"
+
+
+def test_an_auto_time_limit_is_what_is_left_of_the_session(monkeypatch, tmp_path):
+    """On Kaggle's TPU, "auto" is its 9 h session less the margin less the time since the
+    kernel started (read from /proc: this process, started a moment ago, and a fake one started
+    2 h after boot, 3 h ago); locally there is no limit."""
+    assert environment.time_limit_hours("auto") is None  # this machine is no notebook platform
+    assert environment.time_limit_hours(2) == 2.0 and environment.time_limit_hours(None) is None
+    assert 0 < environment.process_age_hours() < 2  # this test process
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    monkeypatch.setattr(devices, "tpu_chips", lambda: 8)
+    session = environment.SESSION_HOURS[("Kaggle", "TPU")] - environment.SESSION_MARGIN_HOURS
+    age = environment.process_age_hours()
+    assert environment.time_limit_hours("auto") == pytest.approx(session - age, abs=0.01)
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    stat, uptime = tmp_path / "stat", tmp_path / "uptime"
+    # The process's name may hold spaces and parentheses; the start time is field 22.
+    fields = " ".join(["0"] * 18)
+    stat.write_text(f"4242 (python (kernel) x) S {fields} {2 * 3600 * ticks} 0 0")
+    uptime.write_text(f"{5 * 3600.0} 100.0\n")
+    assert environment.process_age_hours(str(stat), str(uptime)) == pytest.approx(3.0)
+    monkeypatch.setattr(environment, "process_age_hours", lambda: 3.0)
+    assert environment.time_limit_hours("auto") == pytest.approx(session - 3.0)
+    monkeypatch.setattr(environment, "process_age_hours", lambda: 10.0)
+    assert environment.time_limit_hours("auto") == 0.0

@@ -6,13 +6,14 @@ The committed copies carry no outputs."""
 import io
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import recipes, records, runs, storage
+from fingerspell import align, recipes, records, runs, storage
 from fingerspell.config import Config
 from fingerspell.synthetic import generator
 
@@ -43,10 +44,22 @@ def real_sized_data(folder: Path) -> str:
     return str(folder)
 
 
+def _files(folder: str) -> dict[str, bytes]:
+    """Every file under a local or gs:// folder, with its bytes."""
+    import tensorflow as tf
+
+    paths = [storage.join(top, name) for top, _, names in tf.io.gfile.walk(folder)
+             for name in names]  # fmt: skip
+    assert paths, folder
+    return {path: storage.read_bytes(path) for path in paths}
+
+
 def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     """Each notebook finds what the one before wrote through `SHARED` alone, here a gs:// bucket
     (the emulator; the kernels inherit its environment). The data has the real data's size, so
-    RECIPE "auto" must choose `competition`. (One pass: the synthetic default's `DATA` is
+    RECIPE "auto" must choose `competition`, shortened to 2 epochs with CutMix after the first:
+    notebook 2 plans, trains the warm-up, aligns into the run folder and trains on with CutMix,
+    leaving the records as notebook 1 wrote them. (One pass: the synthetic default's `DATA` is
     `environment.resolve_data`'s, tested in test_buckets.)"""
     import papermill
 
@@ -55,12 +68,14 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     shared, data, recipe = bucket, real_sized_data(tmp_path / "kaggle"), "competition"
     parameters = {
         "01_preprocess_tfrecords": {"DATA": data, "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
-        "02_train_model": {"PRESET": "tiny", "EPOCHS": 1, "BATCH_SIZE": 16, "MAX_FRAMES": 64,
-                           "BACKEND": "jax", "ALLOW_CPU": True},
+        "02_train_model": {"PRESET": "tiny", "EPOCHS": 2, "CUTMIX_AFTER": 1, "BATCH_SIZE": 16,
+                           "MAX_FRAMES": 64, "BACKEND": "jax", "ALLOW_CPU": True},
         "03_export_tflite": {"PARITY_SEQUENCES": 10},
         "04_inference_check": {"LIMIT": 20, "VIDEO": str(ROOT / "tests" / "media" / "photos")},
     }  # fmt: skip
     for name in NOTEBOOKS:
+        if name == "02_train_model":
+            written = _files(f"{shared}/records")  # by notebook 1; what follows only reads them
         papermill.execute_notebook(
             str(ROOT / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
             parameters={"SHARED": shared, **parameters[name]}, cwd=str(folder),
@@ -72,8 +87,15 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     assert runs.run_info(f"{shared}/run")["backend"] == "jax"
     # The recipe chosen, with the sizes given here; the rest is the recipe's.
     config = Config.load(f"{shared}/run/config.json")
-    assert (config.recipe, config.epochs, config.max_frames) == (recipe, 1, 64)
-    assert config.augment == recipes.train_config(recipe).augment
+    assert (config.recipe, config.epochs, config.max_frames) == (recipe, 2, 64)
+    assert config.augment == replace(recipes.train_config(recipe).augment, cutmix_after=1)
+    # The recipe's CutMix happened: off in the warm-up, then on with the run's own alignments;
+    # the records are as notebook 1 wrote them (on Kaggle they may be read-only).
+    assert runs.load_history(f"{shared}/run").cutmix.tolist() == [0.0, 1.0]
+    assert runs.run_info(f"{shared}/run")["cutmix_from_epoch"] == 1
+    assert align.is_finished(f"{shared}/run") and _files(f"{shared}/records") == written
+    trained = json.loads((tmp_path / "02_train_model.ipynb").read_text())
+    assert "training_gflop_per_sequence" in json.dumps(trained["cells"])  # the plan cell ran
     meta = records.load_metadata(f"{shared}/records")
     assert meta["options"]["supplemental"] == (recipe == "competition")
     assert meta["rejected"] == (recipes.COMPETITION_ROWS - 120 if recipe == "competition" else 0)

@@ -341,6 +341,49 @@ def test_a_run_stopped_by_its_time_limit_continues_with_resume_auto(demo_dir, tm
     assert "nothing to continue" in capsys.readouterr().out
 
 
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir, tmp_path):
+    """A recipe that asks for CutMix, on records nobody aligned: the run trains its warm-up
+    without it, aligns its training folds with its own weights into RUN/alignments (the
+    records, which may be read-only, untouched), then trains on with it, and history.csv and
+    run.json say from which epoch. Stopped by its clock at the warm-up's end and continued with
+    resume="auto", it equals the unbroken run."""
+    from fingerspell import align, records
+
+    records_dir = demo_dir / "records"
+    untouched = _tree(records_dir)
+    augment = replace(demo_config().augment, cutmix=1.0, cutmix_after=1)
+    config = replace(demo_config(), augment=augment)
+    unbroken = tmp_path / "unbroken"
+    train.train(str(records_dir), str(unbroken), config, verbose=0)
+    history, plain = runs.load_history(unbroken), runs.load_history(demo_dir / "run")
+    assert history.cutmix.tolist() == [0.0, 1.0]
+    assert runs.run_info(unbroken)["cutmix_from_epoch"] == 1
+    # The warm-up is the run without CutMix (demo_dir's, same seed); the epoch after is not.
+    assert history.loss[0] == pytest.approx(plain.loss[0], rel=1e-6)
+    assert abs(history.loss[1] - plain.loss[1]) > 1e-3 * plain.loss[1]
+    assert align.is_finished(unbroken) and _tree(records_dir) == untouched
+    table = records.load_alignments(str(unbroken))
+    folds = records.load_folds(records_dir).set_index("sequence_id").fold
+    assert set(folds[table.sequence_id.unique()]) == {1, 2, 3}  # the training folds only
+    assert table.sequence_id.nunique() >= _usable_training_sequences(demo_dir, 0) * 0.9
+
+    stopped = tmp_path / "stopped"
+    train.train(str(records_dir), str(stopped), config, resume="auto", verbose=0,
+                time_limit_hours=1e-6)  # fmt: skip
+    assert runs.load_history(stopped).epoch.tolist() == [0]
+    assert not (stopped / records.ALIGNMENTS).exists()
+    train.train(str(records_dir), str(stopped), config, resume="auto", verbose=0)
+    pd.testing.assert_frame_equal(records.load_alignments(str(stopped)), table)
+    resumed, _ = runs.load_trained(str(stopped), runs.LAST)
+    whole, _ = runs.load_trained(str(unbroken), runs.LAST)
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
 def test_a_backup_of_an_older_fingerspell_is_refused(tmp_path):
     """Keras' BackupAndRestore layout, which --resume read before: a message, not a silent
     restart from epoch 0."""
