@@ -6,9 +6,8 @@ import argparse
 import importlib.util
 import os
 import sys
-from pathlib import Path
 
-SILFA_DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "silfa"
+from fingerspell.data import SILFA
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -217,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = stages.add_parser("synth-report", help="synthetic vs real MediaPipe statistics")
     report.add_argument("--data", required=True, help="a synthetic dataset folder")
-    report.add_argument("--silfa", default=str(SILFA_DEFAULT), help="the SILFA folder")
+    report.add_argument("--silfa", default=str(SILFA),
+                        help="the SILFA folder (default: the copy shipped with the package)")
     report.add_argument("--plot", default="runs/synth_vs_real.png", help="picture to write")
     report.set_defaults(handler=_synth_report)
 

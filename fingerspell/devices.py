@@ -26,11 +26,11 @@ _GOOGLE_PCI_VENDOR = "0x1ae0"
 _TPU_PCI_DEVICES = {"0x0027", "0x0056", "0x005e", "0x0062", "0x0063", "0x006f"}
 
 
-def tpu_chips() -> int:
+def tpu_chips(pci_devices: str = "/sys/bus/pci/devices") -> int:
     """TPU chips attached to this machine, counted on the PCI bus: asking a framework would
     initialise the TPU runtime and claim the chips for that framework."""
     chips = 0
-    for vendor in glob.glob("/sys/bus/pci/devices/*/vendor"):
+    for vendor in glob.glob(f"{pci_devices}/*/vendor"):
         folder = Path(vendor).parent
         with contextlib.suppress(OSError):
             if (Path(vendor).read_text().strip() == _GOOGLE_PCI_VENDOR

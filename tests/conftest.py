@@ -11,13 +11,14 @@ import keras
 import pytest
 from filelock import FileLock
 
+from fingerspell.data import SILFA
 from fingerspell.synthetic import generator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a package)
 
-SILFA = ROOT.parent / "shared" / "data" / "silfa"
+SHARED_SILFA = ROOT.parent / "shared" / "data" / "silfa"  # the package ships a copy: data.SILFA
 
 
 def shared(path: Path) -> Path:
@@ -30,7 +31,8 @@ def shared(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def silfa_dir() -> Path:
-    return shared(SILFA)
+    """The SILFA letters the package ships (equal to ../shared's: test_reader)."""
+    return SILFA
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fingerspell import align, dataset, records, runs, schema
+from fingerspell.config import Config
 from fingerspell.model import N_CLASSES
 from fingerspell.reader import DataError
 
@@ -140,3 +141,57 @@ def test_cutmix_swaps_aligned_runs_of_characters_and_the_label_follows(seed):
                                    (tf.constant(second), tf.constant(label2), tf.constant(2)),
                                    tf.constant([seed, n], tf.int64))  # fmt: skip
         assert len(label.numpy()) <= 6
+
+
+class _LateEmitter:
+    """Posteriors with a known answer: every model frame before `quiet` is blank, and from
+    there on any character is as likely as the blank. A forced alignment can only place the
+    label's characters at model frames ≥ `quiet`. (A trained model's posteriors have no known
+    answer; the records and the alignment around it are the real ones.)"""
+
+    def __init__(self, quiet: int):
+        self.quiet = quiet
+
+    def predict_on_batch(self, frames):
+        logits = np.zeros((*frames.shape[:2], N_CLASSES), np.float32)
+        logits[:, : self.quiet, :] = -20.0
+        logits[:, : self.quiet, schema.BLANK] = 0.0
+        return logits
+
+
+def test_spans_land_in_the_stored_frames_of_sequences_longer_than_the_budget(
+        demo_dir, tmp_path, monkeypatch):  # fmt: skip
+    """Sequences longer than `max_frames` reach the model resampled to it; their spans must be
+    in frames of the stored sequence: a character the model emits at model frame t ≥ 16 sits
+    at stored frame ≥ the one model frame 16 came from (32 and more for the 195-frame ones),
+    and the last span ends at the sequence's end."""
+    import tensorflow as tf
+
+    records_dir = tmp_path / "records"
+    shutil.copytree(demo_dir / "records", records_dir)
+    config = Config.load(demo_dir / "run" / runs.CONFIG)
+    config = Config(**{**vars(config), "max_frames": 96})
+    monkeypatch.setattr(align, "load_trained", lambda run: (_LateEmitter(16), config))
+    done = align.align(str(demo_dir / "run"), str(records_dir))
+    table = records.load_alignments(str(records_dir))
+    lengths = _stored_lengths(records_dir)
+    long = 0
+    for sequence_id, spans in table.groupby("sequence_id"):
+        n = lengths[sequence_id]
+        first_possible = dataset.resample_indices(tf.constant(n), 96).numpy()[16]
+        assert spans.frame.min() >= first_possible, (sequence_id, n)
+        assert spans.end.iloc[-1] == n and spans.frame.max() < n
+        long += n >= 192
+    assert done["aligned"] == table.sequence_id.nunique() and long >= 10
+
+
+def _stored_lengths(records_dir) -> dict[int, int]:
+    import tensorflow as tf
+
+    lengths = {}
+    folds = list(range(records.load_metadata(str(records_dir))["folds"]))
+    for path in records.record_files(str(records_dir), folds):
+        for serialized in tf.data.TFRecordDataset(path, compression_type="GZIP"):
+            example = dataset.parse_example(serialized)
+            lengths[int(example["sequence_id"])] = int(tf.shape(example["frames"])[0])
+    return lengths

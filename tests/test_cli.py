@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fingerspell import check, export
-from tests.conftest import SILFA, once, shared
+from tests.conftest import once
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small enough for a test; appended to the README's train command.
@@ -43,7 +43,6 @@ def test_every_stage_runs_as_the_readme_writes_it(tmp_path):
                              "check", "demo", "landmarks", "transcribe"}  # the last two: test_video
     values = {"DIR": "data", "N": "40", "S": "3", "RECORDS": "records", "R": "records",
               "RUN": "run", "SUB": "sub", "SUB/submission.zip": "sub/submission.zip", "k": "0"}
-    shared(SILFA)  # synth-report compares with SILFA's real frames
     for stage in ("synth", "synth-report", "preprocess", "train", "align", "export", "check"):
         args = [values.get(token, token) for token in commands[stage]]
         args += TRAIN_SIZE if stage == "train" else []

@@ -1,5 +1,9 @@
 """Backend choice, precision and distribution rules, and the machine description."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import pytest
 
@@ -96,7 +100,6 @@ def test_an_auto_time_limit_is_what_is_left_of_the_session(monkeypatch, tmp_path
     session = environment.SESSION_HOURS[("Kaggle", "TPU")] - environment.SESSION_MARGIN_HOURS
     age = environment.process_age_hours()
     assert environment.time_limit_hours("auto") == pytest.approx(session - age, abs=0.01)
-    import os
 
     ticks = os.sysconf("SC_CLK_TCK")
     stat, uptime = tmp_path / "stat", tmp_path / "uptime"
@@ -109,3 +112,32 @@ def test_an_auto_time_limit_is_what_is_left_of_the_session(monkeypatch, tmp_path
     assert environment.time_limit_hours("auto") == pytest.approx(session - 3.0)
     monkeypatch.setattr(environment, "process_age_hours", lambda: 10.0)
     assert environment.time_limit_hours("auto") == 0.0
+
+
+def test_tpu_chips_are_counted_on_the_pci_bus_and_choose_jax(tmp_path):
+    """A fake /sys/bus/pci/devices: a v5e-8's eight chips among a Google device that is no TPU,
+    another vendor's device and an unreadable entry; then `BACKEND = "auto"` in a fresh process
+    where the environment announces a TPU picks JAX (and TensorFlow where none is seen)."""
+    def device(name: str, vendor: str, model: str | None):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "vendor").write_text(f"{vendor}\n")
+        if model is not None:
+            (tmp_path / name / "device").write_text(f"{model}\n")
+
+    for chip in range(8):
+        device(f"0000:00:0{chip}.0", "0x1ae0", "0x0063")  # TPU v5e
+    device("0000:00:10.0", "0x1ae0", "0x0042")  # Google, not a TPU
+    device("0000:00:11.0", "0x8086", "0x0063")  # Intel, a TPU's device number
+    device("0000:00:12.0", "0x1ae0", None)  # no device file
+    assert devices.tpu_chips(str(tmp_path)) == 8
+    assert devices.tpu_chips(str(tmp_path / "none")) == 0
+
+    def auto_backend(**env) -> str:
+        code = "from fingerspell import devices; print(devices.use_backend('auto'))"
+        clean = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND",)}
+        done = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return done.stdout.split()[-1]
+
+    assert auto_backend(TPU_ACCELERATOR_TYPE="v5litepod-8") == "jax"
+    assert auto_backend() == "tensorflow"

@@ -117,15 +117,21 @@ def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_
 
 
 def test_a_plan_counts_every_device_of_every_process(demo_dir):
-    """What `train --plan` and `train` build on: two processes of 2 devices plan as one of 4.
-    (`--plan` itself on two processes, one report from process 0: BENCHMARKS.md.)"""
+    """What `train --plan` and `train` build on: two processes of 2 devices plan as one of 4,
+    not as the 2 devices each process holds: the global batch, steps and learning rate follow
+    every device of every process (computed here from the rules). (`--plan` itself on two
+    processes, one report from process 0: BENCHMARKS.md.)"""
     from fingerspell import devices, records
 
     meta, config = records.load_metadata(str(demo_dir / "records")), Config(batch_size=4)
     one = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False))
     two = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False, 2, 1))
-    assert (two.global_batch, two.steps_per_epoch, two.learning_rate) == (
-        one.global_batch, one.steps_per_epoch, one.learning_rate)
+    local = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 2, False))
+    usable = plan.training_sequences(meta, config)
+    expected = (4 * 4, usable // 16, config.learning_rate * 2)  # × devices, × √devices
+    assert (two.global_batch, two.steps_per_epoch, two.learning_rate) == pytest.approx(expected)
+    assert (one.global_batch, one.steps_per_epoch, one.learning_rate) == pytest.approx(expected)
+    assert (local.global_batch, local.steps_per_epoch) == (8, usable // 8)
     assert two.distribution == "DataParallel over 4 devices in 2 processes"
     assert (two.devices, two.processes) == (4, 2)
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from fingerspell import reader, schema
+from fingerspell.data import SILFA
 
 COLUMNS = schema.columns_for(schema.resolve_landmarks("hands"))
 
@@ -34,6 +35,19 @@ def test_reads_real_silfa_output(silfa_dir):
     letters = reader.read_silfa(silfa_dir, schema.COORDINATE_COLUMNS)
     assert "".join(s.phrase for s in letters) == "abcdefghijklmnopqrstuvwxyz"
     assert sum(len(s.frames) for s in letters) == 421
+
+
+def test_the_shipped_silfa_copy_equals_the_shared_data():
+    """The package's compact copy holds ../shared's SILFA letters value for value."""
+    import pyarrow.parquet as pq
+
+    from tests.conftest import SHARED_SILFA, shared
+
+    original = shared(SHARED_SILFA)
+    for name in ("landmarks.parquet",):
+        assert pq.read_table(SILFA / name).equals(pq.read_table(original / name))
+    for name in ("sequences.csv", "LICENSE"):
+        assert (SILFA / name).read_bytes() == (original / name).read_bytes()
 
 
 def test_missing_file_is_named(synth_dir, tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fingerspell import schema
-from tests.conftest import SILFA, shared
+from tests.conftest import SHARED_SILFA, shared
 
 
 def test_native_column_order_matches_the_competition_files():
@@ -50,7 +50,7 @@ def test_character_map_is_the_competitions():
     mapping = schema.char_to_index()
     assert len(mapping) == schema.N_CHARS == 59
     assert sorted(mapping.values()) == list(range(59))
-    competition = shared(SILFA.parent / "character_to_prediction_index.json")
+    competition = shared(SHARED_SILFA.parent / "character_to_prediction_index.json")
     assert json.loads(competition.read_text()) == mapping
 
 
@@ -65,7 +65,7 @@ def test_unknown_character_names_character_and_sequence():
         schema.encode_phrase("aÉb]", sequence_id=42)
 
 
-CANONICAL_FACE = SILFA.parent / "canonical_face" / "canonical_face_model.obj"
+CANONICAL_FACE = SHARED_SILFA.parent / "canonical_face" / "canonical_face_model.obj"
 
 
 def test_the_face_mirror_reflects_mediapipes_canonical_face():

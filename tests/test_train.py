@@ -345,6 +345,8 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="the TensorFlow pass; under JAX, test_notebooks trains the same path")
 def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir, tmp_path):
     """A recipe that asks for CutMix, on records nobody aligned: the run trains its warm-up
     without it, aligns its training folds with its own weights into RUN/alignments (the
