@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import cv2
 import mediapipe as mp
 import numpy as np
@@ -29,6 +31,9 @@ import numpy as np
 from fingerspell import schema
 
 MAX_FRAMES = 32767  # the competition's `frame` column is int16
+# A video whose frames end this much before the duration its container announces was cut: more
+# than a long frame of a variable frame rate, or an audio track that runs a little longer.
+CUT_TOLERANCE_SECONDS = 0.5
 THUMBNAIL_WIDTH = 360
 
 
@@ -40,19 +45,26 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in schema.IMAGE_SUFFIXES)
 
 
-def frames_of(source: Path):
-    """(BGR frames, frames per second or None, frames expected or 0 if unknown): a folder's
-    images in name order, or a video."""
+def frames_of(source: Path) -> tuple[Iterator[np.ndarray], dict, int]:
+    """(BGR frames, facts, frames expected or 0 if unknown): a folder's images in name order, or
+    every frame a video's decoder gives. `facts["fps"]` is the frame rate (None for images): the
+    container's nominal rate until the frames are read, then the rate their timestamps show."""
     if source.is_dir():
         files = image_files(source)
         if not files:
             raise Unreadable(f"no images ({', '.join(schema.IMAGE_SUFFIXES)}) in the folder")
-        return _images(files), None, len(files)
-    capture = cv2.VideoCapture(str(source))
-    if not capture.isOpened():
-        raise Unreadable("OpenCV cannot open it as a video (damaged, truncated or not a video)")
-    announced = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
-    return _video(capture, announced), capture.get(cv2.CAP_PROP_FPS) or None, announced
+        return _images(files), {"fps": None}, len(files)
+    try:
+        container = av.open(str(source))
+    except av.FFmpegError as error:
+        raise Unreadable(f"FFmpeg cannot open it as a video ({_reason(error)}): damaged, cut "
+                         "before its index, or not a video") from error  # fmt: skip
+    if not container.streams.video:
+        container.close()
+        raise Unreadable("it holds no video stream")
+    stream = container.streams.video[0]
+    facts = {"fps": float(stream.average_rate or stream.guessed_rate or 0) or None}
+    return _video(container, stream, facts), facts, stream.frames  # 0 where it lists none
 
 
 def _images(files: list[Path]):
@@ -63,20 +75,55 @@ def _images(files: list[Path]):
         yield image
 
 
-def _video(capture, announced: int):
-    decoded = 0
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        decoded += 1
-        yield image
-    capture.release()
-    if decoded == 0:
+def _video(container, stream, facts: dict):
+    """Every decoded frame. A file is judged by what FFmpeg reports, not by an estimated frame
+    count (duration × nominal rate, which phones' and browsers' variable rates defeat): a
+    decoding error, fewer frames than the container's own list of the frames it shows (an
+    AVI's header, an mp4's index less the frames its edit list hides), or frames that end well
+    before the duration it announces mean a cut file."""
+    times, hidden = [], 0
+    start = stream.start_time or 0
+    with container:
+        try:
+            for packet in container.demux(stream):
+                hidden += packet.pts is not None and packet.pts < start  # before the timeline
+                for frame in packet.decode():
+                    times.append(frame.time)
+                    yield frame.to_ndarray(format="bgr24")
+        except av.FFmpegError as error:
+            raise Unreadable(f"damaged or cut: decoding failed after {len(times)} frames "
+                             f"({_seconds(times)}): {_reason(error)}") from error  # fmt: skip
+        announced = _announced_seconds(container, stream)
+    if not times:
         raise Unreadable("no frame could be decoded")
-    # A cut-off file whose index survived decodes up to the cut, then ends as if complete.
-    if announced > 0 and decoded < 0.95 * announced:
-        raise Unreadable(f"truncated: {decoded} of the {announced} frames its header announces")
+    shown = stream.frames - hidden  # counted by the muxer (0: a WebM lists none): not an estimate
+    if stream.frames and len(times) < 0.95 * shown:
+        raise Unreadable(f"truncated: {len(times)} of the {shown} frames its container lists")
+    known = [t for t in times if t is not None]
+    if announced and known and known[-1] + CUT_TOLERANCE_SECONDS < announced:
+        raise Unreadable(f"truncated: its frames end at {known[-1]:.2f} s of the "
+                         f"{announced:.2f} s its container announces")  # fmt: skip
+    if len(known) > 1 and known[-1] > known[0]:
+        facts["fps"] = (len(known) - 1) / (known[-1] - known[0])
+
+
+def _announced_seconds(container, stream) -> float | None:
+    """The video's duration by its own stream, else the container's (a browser's WebM has
+    only the latter, and a live recording often neither)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _seconds(times: list) -> str:
+    known = [t for t in times if t is not None]
+    return f"up to {known[-1]:.2f} s" if known else "no timestamps"
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error)
 
 
 def _points(landmarks, size: int) -> np.ndarray:
@@ -110,7 +157,7 @@ def _thumbnail_frames(expected: int, count: int) -> set[int] | None:
 
 
 def landmarks(job: dict) -> dict:
-    frames, fps, expected = frames_of(Path(job["source"]))
+    frames, facts, expected = frames_of(Path(job["source"]))
     wanted = _thumbnail_frames(expected, job["count"])
     rows, kept, shape = [], {}, None
     with mp.solutions.holistic.Holistic(**job["settings"]) as holistic:
@@ -128,7 +175,7 @@ def landmarks(job: dict) -> dict:
         chosen = [chosen[i] for i in sorted(_thumbnail_frames(len(chosen), job["count"]))]
         np.savez_compressed(job["thumbnails"], frames=np.stack([kept[i] for i in chosen]),
                             index=np.array(chosen))  # fmt: skip
-    return {"frames": len(rows), "fps": fps, "width": shape[1], "height": shape[0]}
+    return {"frames": len(rows), "fps": facts["fps"], "width": shape[1], "height": shape[0]}
 
 
 def _draw(image: np.ndarray, row: np.ndarray, label: str) -> np.ndarray:
@@ -148,13 +195,14 @@ def _draw(image: np.ndarray, row: np.ndarray, label: str) -> np.ndarray:
 
 
 def render(job: dict) -> dict:
-    frames, fps, _ = frames_of(Path(job["source"]))
+    frames, facts, _ = frames_of(Path(job["source"]))
     values, labels = np.load(job["landmarks"]), job["labels"]
     writer = None
     for index, image in enumerate(frames):
         if writer is None:
             size = (image.shape[1], image.shape[0])
-            writer = cv2.VideoWriter(job["out"], cv2.VideoWriter_fourcc(*"mp4v"), fps or 30, size)
+            writer = cv2.VideoWriter(job["out"], cv2.VideoWriter_fourcc(*"mp4v"),
+                                     facts["fps"] or 30, size)  # fmt: skip
         writer.write(_draw(image, values[index], labels[index]))
     writer.release()
     return {"frames": len(values)}

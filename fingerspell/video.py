@@ -163,9 +163,12 @@ def _write_tables(out: str, named: dict[str, tuple[str, int]]) -> tuple[int, int
     rows = [{"path": f"{LANDMARKS}/{r['sequence_id']}.parquet", "file_id": r["sequence_id"],
              "participant_id": named.get(r["name"], ("", 0))[1],
              "sequence_id": r["sequence_id"], "phrase": named.get(r["name"], ("", 0))[0],
-             "video": r["name"], "frames": r["frames"], "hand_frames": r["hand_frames"]}
+             "video": r["name"], "frames": r["frames"], "hand_frames": r["hand_frames"],
+             "fps": r.get("fps")}
             for r in sorted(written, key=lambda r: r["name"])]  # fmt: skip
-    table = pd.DataFrame(rows, columns=[*schema.CSV_COLUMNS, "video", "frames", "hand_frames"])
+    # fps: the rate the frames' timestamps show (a phone's varies), empty for photo folders.
+    table = pd.DataFrame(rows, columns=[*schema.CSV_COLUMNS, "video", "frames", "hand_frames",
+                                        "fps"])  # fmt: skip
     storage.write_text(storage.join(out, "train.csv"), table.to_csv(index=False))
     rejects = pd.DataFrame([{"video": r["name"], "source": r["source"], "reason": r["rejected"]}
                             for r in records if "rejected" in r],

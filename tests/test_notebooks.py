@@ -71,7 +71,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
         "02_train_model": {"PRESET": "tiny", "EPOCHS": 2, "CUTMIX_AFTER": 1, "BATCH_SIZE": 16,
                            "MAX_FRAMES": 64, "BACKEND": "jax", "ALLOW_CPU": True},
         "03_export_tflite": {"PARITY_SEQUENCES": 10},
-        "04_inference_check": {"LIMIT": 20, "VIDEO": str(ROOT / "tests" / "media" / "photos")},
+        "04_inference_check": {"LIMIT": 20, "VIDEO": str(ROOT / "tests" / "media" / "photos.mp4")},
     }  # fmt: skip
     for name in NOTEBOOKS:
         if name == "02_train_model":
@@ -108,7 +108,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     # The video cell: real photos → MediaPipe → the submission's text and a picture
     transcripts = pd.read_csv(storage.readable(f"{shared}/submission/check/videos/transcripts.csv"),
                               keep_default_na=False)  # fmt: skip
-    assert transcripts.video.tolist() == ["photos"] and transcripts.text[0] != ""
+    assert transcripts.video.tolist() == ["photos.mp4"] and transcripts.rejected[0] == ""
     assert storage.read_bytes(transcripts.picture[0])[:4] == b"\x89PNG"
     # Everything went to SHARED; from a bucket, the download cell copies submission.zip here.
     assert [p.name for p in folder.iterdir()] == ["submission.zip"]

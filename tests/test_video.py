@@ -26,18 +26,92 @@ from tests.test_cli import fingerspell, readme_commands
 
 pytestmark = once  # MediaPipe runs in its own processes: one pass is enough
 MEDIA = Path(__file__).resolve().parent / "media"
+ROOT = MEDIA.parents[1]
 PHRASES = {"photos": ("call me", 11), "mirrored": ("rock on", 12), "photos.mp4": ("four", 13),
            "reversed": ("hello", 14)}  # fmt: skip
-REJECTED = {"cut.avi": "truncated: 9 of the 18 frames", "cut.mp4": "OpenCV cannot open it",
+REJECTED = {"cut.avi": "truncated: 9 of the 18 frames its container lists",
+            "cut.mp4": "FFmpeg cannot open it",
             "empty": "no images", "blank": "no hand found in any of its 3 frames"}  # fmt: skip
 
 
 def in_mediapipe_environment(code: str, *args: str) -> str:
-    """Run Python in MediaPipe's environment (OpenCV is there, not here); its stdout."""
+    """Run Python in MediaPipe's environment (OpenCV and PyAV are there, not here), with this
+    package importable as its workers see it; its stdout."""
     env = {**os.environ, "PYTHONPATH": str(mediapipe_env.environment())}
-    done = subprocess.run([sys.executable, "-S", "-c", code, *args], env=env,
+    done = subprocess.run([sys.executable, "-S", "-c", code, *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return done.stdout.strip()
+
+
+RECORD = """
+import fractions, json, sys
+import av, numpy as np
+source, folder = sys.argv[1], sys.argv[2]
+with av.open(source) as video:
+    images = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)] * 3
+rng = np.random.default_rng(0)
+steps = rng.choice([33, 33, 66, 100], len(images))  # milliseconds: a variable frame rate
+# An mp4 may list frames that its edit list hides: those timed before 0 (a phone trims them).
+for name, codec, options, hidden in (("phone.mp4", "libx264", {}, 0),
+                                     ("browser.webm", "libvpx", {}, 0),
+                                     ("phone.mov", "libx264", {}, 0),
+                                     ("indexed.mp4", "libx264", {"movflags": "faststart"}, 0),
+                                     ("edited.mp4", "libx264", {}, 15)):
+    out = av.open(f"{folder}/{name}", "w", options=options)
+    stream = out.add_stream(codec, rate=30)
+    stream.height, stream.width = images[0].shape[:2]
+    stream.pix_fmt, stream.codec_context.time_base = "yuv420p", fractions.Fraction(1, 1000)
+    stream.options = {"bf": "0"} if codec == "libx264" else {}
+    t = -int(steps[:hidden].sum())
+    for image, step in zip(images, steps):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts, frame.time_base, t = t, fractions.Fraction(1, 1000), t + int(step)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode())
+    out.close()
+print(json.dumps({"frames": len(images), "seconds": int(steps[:-1].sum()) / 1000,
+                  "shown": len(images) - 15, "shown_seconds": int(steps[15:-1].sum()) / 1000}))
+"""
+JUDGE = """
+import json, sys
+from pathlib import Path
+from fingerspell import holistic
+judged = {}
+for path in map(Path, sys.argv[1:]):
+    try:
+        frames, facts, _ = holistic.frames_of(path)
+        judged[path.name] = {"frames": sum(1 for _ in frames), "fps": facts["fps"]}
+    except holistic.Unreadable as error:
+        judged[path.name] = {"error": str(error)}
+print(json.dumps(judged))
+"""
+
+
+def test_recordings_are_judged_by_what_their_decoder_reports(tmp_path):
+    """Whole recordings as phones and browsers write them (a variable frame rate in an mp4, a
+    VP8 WebM with no frame count, a mov, an mp4 whose edit list hides 15 of the frames it
+    lists) keep every frame they show and their real rate, measured from the timestamps; files
+    cut in the middle of their data (the index intact, or a WebM) or before their index are
+    rejected, each with its reason."""
+    made = json.loads(in_mediapipe_environment(RECORD, str(MEDIA / "photos.mp4"), str(tmp_path)))
+    data = (tmp_path / "indexed.mp4").read_bytes()
+    (tmp_path / "cut-data.mp4").write_bytes(data[: len(data) * 6 // 10])
+    data = (tmp_path / "phone.mp4").read_bytes()  # its index is written last
+    (tmp_path / "cut-index.mp4").write_bytes(data[: len(data) * 6 // 10])
+    data = (tmp_path / "browser.webm").read_bytes()
+    (tmp_path / "cut.webm").write_bytes(data[: len(data) * 6 // 10])
+    names = ["phone.mp4", "browser.webm", "phone.mov", "indexed.mp4", "edited.mp4",
+             "cut-data.mp4", "cut-index.mp4", "cut.webm"]  # fmt: skip
+    judged = json.loads(in_mediapipe_environment(JUDGE, *[str(tmp_path / n) for n in names]))
+    real_rate = (made["frames"] - 1) / made["seconds"]
+    for name in names[:4]:
+        assert judged[name]["frames"] == made["frames"], (name, judged[name])
+        assert judged[name]["fps"] == pytest.approx(real_rate, rel=1e-3), name
+    shown_rate = (made["shown"] - 1) / made["shown_seconds"]
+    assert judged["edited.mp4"] == pytest.approx({"frames": made["shown"], "fps": shown_rate})
+    assert judged["cut-data.mp4"]["error"].startswith("damaged or cut: decoding failed after")
+    assert judged["cut-index.mp4"]["error"].startswith("FFmpeg cannot open it")
+    assert judged["cut.webm"]["error"].startswith("truncated: its frames end at")
 
 
 TRANSCODE = """
@@ -125,6 +199,9 @@ def test_landmarks_writes_the_competition_layout(media):
     assert dict(zip(table.video, table.phrase)) == {k: p for k, (p, _) in PHRASES.items()}
     assert dict(zip(table.video, table.frames)) == {"photos": 6, "mirrored": 6, "reversed": 6,
                                                     "photos.mp4": 18}  # fmt: skip
+    # The video's rate from its frames' timestamps (10 a second); none for photo folders.
+    rates = pd.read_csv(data / "train.csv").set_index("video").fps
+    assert rates["photos.mp4"] == pytest.approx(10.0) and rates.drop("photos.mp4").isna().all()
     for row in table.itertuples():
         parquet = pq.ParquetFile(data / row.path)
         arrow = parquet.schema_arrow
