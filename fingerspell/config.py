@@ -37,9 +37,6 @@ class Augmentation:
     finger_drop: float = 0.2  # lose a few landmarks for the whole sequence
     concat: float = 0.0  # join two sequences and their phrases
     cutmix: float = 0.0  # swap in a run of another sequence's characters (needs `align`'s spans)
-    # Epochs trained before CutMix starts: then the run aligns its training folds with its own
-    # weights (into RUN/alignments; records that `align` aligned already are used as they are).
-    cutmix_after: int = 10
 
 
 @dataclass
@@ -64,14 +61,17 @@ class Config:
     steps_per_execution: int = 0  # 0: 32 on a TPU, else 1 (rounded down to divide an epoch)
     needs_accelerator: bool = False  # refuse to train on a CPU alone (unless allow_cpu)
     fallback: str | None = None  # the answer to an empty decode; None: chosen when training starts
+    # Epochs trained before CutMix (`augment.cutmix`) starts: then the run aligns its training
+    # folds with its own weights (into RUN/alignments; records `align` aligned are used as is).
+    cutmix_after: int = 10
     augment: Augmentation = field(default_factory=Augmentation)
     recipe: str = "demo"  # the recipe these values started from (`recipes`): a record, not a knob
 
     @property
     def cutmix_from(self) -> int | None:
         """The first epoch (from 0) that CutMix is on, or None where it never is."""
-        on = self.augment.cutmix > 0 and self.augment.cutmix_after < self.epochs
-        return max(self.augment.cutmix_after, 0) if on else None
+        on = self.augment.cutmix > 0 and self.cutmix_after < self.epochs
+        return max(self.cutmix_after, 0) if on else None
 
     @property
     def model(self) -> dict[str, int | float]:

@@ -159,7 +159,7 @@ def _say_when_cutmix_starts(config: Config, aligned_records: bool) -> None:
     if config.augment.cutmix <= 0:
         return
     if config.cutmix_from is None:
-        print(f"CutMix is off: it would start after epoch {config.augment.cutmix_after} "
+        print(f"CutMix is off: it would start after epoch {config.cutmix_after} "
               f"(cutmix_after) of {config.epochs}")  # fmt: skip
         return
     where = ("the records' alignments" if aligned_records else

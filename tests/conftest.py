@@ -81,6 +81,7 @@ def demo_dir(tmp_path_factory, worker_id) -> Path:
 # TensorFlow one (tests/test_jax.py runs the backend-neutral files again under JAX).
 once = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                           reason="starts its own processes; runs in the TensorFlow pass")
+CUTMIX_UNDER_TENSORFLOW = "the TensorFlow pass; under JAX, test_notebooks trains the same path"
 
 
 @pytest.fixture(scope="session")

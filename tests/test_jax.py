@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import once
+from tests.conftest import CUTMIX_UNDER_TENSORFLOW, once
 
 ROOT = Path(__file__).resolve().parents[1]
 UNDER_JAX = ["tests/test_devices.py", "tests/test_model.py", "tests/test_train.py",
@@ -18,7 +18,8 @@ UNDER_JAX = ["tests/test_devices.py", "tests/test_model.py", "tests/test_train.p
 ONCE = "starts its own processes; runs in the TensorFlow pass"
 SKIPS_UNDER_JAX = {("tests/test_model.py", "TensorFlow's own kernel"): 1,
                    ("tests/test_model.py", ONCE): 1, ("tests/test_train.py", ONCE): 4,
-                   ("tests/test_export.py", "converts in this process"): 2}  # fmt: skip
+                   ("tests/test_export.py", "converts in this process"): 2,
+                   ("tests/test_train.py", CUTMIX_UNDER_TENSORFLOW): 1}  # fmt: skip
 
 
 @once

@@ -24,7 +24,7 @@ from fingerspell.evaluate import KerasDecoder, evaluate
 from fingerspell.model import make_optimizer
 from fingerspell.plan import _steps_per_execution, project_run
 from fingerspell.reader import DataError
-from tests.conftest import demo_config, once
+from tests.conftest import CUTMIX_UNDER_TENSORFLOW, demo_config, once
 
 DISTRIBUTED = textwrap.dedent(
     """
@@ -345,8 +345,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the TensorFlow pass; under JAX, test_notebooks trains the same path")
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=CUTMIX_UNDER_TENSORFLOW)
 def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir, tmp_path):
     """A recipe that asks for CutMix, on records nobody aligned: the run trains its warm-up
     without it, aligns its training folds with its own weights into RUN/alignments (the
@@ -357,8 +356,8 @@ def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir,
 
     records_dir = demo_dir / "records"
     untouched = _tree(records_dir)
-    augment = replace(demo_config().augment, cutmix=1.0, cutmix_after=1)
-    config = replace(demo_config(), augment=augment)
+    config = replace(demo_config(), augment=replace(demo_config().augment, cutmix=1.0),
+                     cutmix_after=1)
     unbroken = tmp_path / "unbroken"
     train.train(str(records_dir), str(unbroken), config, verbose=0)
     history, plain = runs.load_history(unbroken), runs.load_history(demo_dir / "run")
