@@ -4,6 +4,7 @@ and last weights, history.csv, TensorBoard and W&B (`run_callbacks` puts them in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -72,6 +73,18 @@ class HistoryCSV(keras.callbacks.Callback):
         storage.write_text(self.path, pd.DataFrame(self.rows).to_csv(index=False))
 
 
+@contextlib.contextmanager
+def outside_distribution():
+    """Keras' distribution off for a while: what a backup is written and read under, and a
+    lone model (`align`'s) built under."""
+    distribution = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(distribution)
+
+
 class OutsideDistribution(keras.callbacks.Callback):
     """A callback that reads or writes the run folder, run outside the distribution. Keras'
     saving creates variables, and under a multi-process distribution every process would have to
@@ -90,12 +103,8 @@ class OutsideDistribution(keras.callbacks.Callback):
         self.inner.set_params(params)
 
     def _outside(self, hook: str, *args):
-        distribution = keras.distribution.distribution()
-        keras.distribution.set_distribution(None)
-        try:
+        with outside_distribution():
             getattr(self.inner, hook)(*args)
-        finally:
-            keras.distribution.set_distribution(distribution)
 
     def on_train_begin(self, logs=None):
         self._outside("on_train_begin", logs)

@@ -5,7 +5,6 @@ the competition metric on the validation fold every epoch, through the compiled 
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import asdict
 
@@ -18,6 +17,7 @@ from fingerspell.callbacks import (
     CompetitionScore,
     TimeLimit,
     log_run_info,
+    outside_distribution,
     run_callbacks,
     wandb_callback,
 )
@@ -175,7 +175,7 @@ def _alignments(run: str, records_dir: str, folds: list[int], aligned_records: b
         return records.load_alignments(records_dir)
     if hardware.writes and not align.is_finished(run):
         print("aligning the training folds with this run's weights for CutMix")
-        with _outside_distribution():
+        with outside_distribution():
             done = align.align_run(run, records_dir, folds)
         print(f"{done['aligned']} sequences aligned, {done['unaligned']} too short to align, "
               f"in {done['seconds']} s: {storage.join(run, records.ALIGNMENTS)}")  # fmt: skip
@@ -198,24 +198,13 @@ def _joined(histories: list[keras.callbacks.History]) -> keras.callbacks.History
     return joined
 
 
-@contextlib.contextmanager
-def _outside_distribution():
-    """Keras' distribution off (what a backup is written and a lone model built under)."""
-    distribution = keras.distribution.distribution()
-    keras.distribution.set_distribution(None)
-    try:
-        yield
-    finally:
-        keras.distribution.set_distribution(distribution)
-
-
 def _restore(model: keras.Model, backup: str) -> None:
     """A backup's weights and optimizer state into the compiled model, loaded outside the
     distribution as the backup was written (`callbacks.OutsideDistribution`); every process of
     a run loads the same file."""
     if not model.optimizer.built:  # its state needs somewhere to go
         model.optimizer.build(model.trainable_variables)
-    with _outside_distribution():
+    with outside_distribution():
         model.load_weights(backup)
 
 

@@ -21,6 +21,18 @@ import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a packag
 SHARED_SILFA = ROOT.parent / "shared" / "data" / "silfa"  # the package ships a copy: data.SILFA
 
 
+def files_under(folder: str) -> dict[str, bytes]:
+    """Every file under a local or gs:// folder, with its bytes."""
+    import tensorflow as tf
+
+    from fingerspell import storage
+
+    paths = [storage.join(top, name) for top, _, names in tf.io.gfile.walk(folder)
+             for name in names]  # fmt: skip
+    assert paths, folder
+    return {path: storage.read_bytes(path) for path in paths}
+
+
 def shared(path: Path) -> Path:
     """A file or folder of ../shared beside the clone. CI always has it, so there its absence
     fails the test; in a clone without it, the test skips and says so."""

@@ -15,6 +15,7 @@ import pytest
 from fingerspell import align, recipes, records, runs, storage
 from fingerspell.config import Config
 from fingerspell.synthetic import generator
+from tests.conftest import files_under
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_preprocess_tfrecords", "02_train_model", "03_export_tflite",
@@ -43,16 +44,6 @@ def real_sized_data(folder: Path) -> str:
     return str(folder)
 
 
-def _files(folder: str) -> dict[str, bytes]:
-    """Every file under a local or gs:// folder, with its bytes."""
-    import tensorflow as tf
-
-    paths = [storage.join(top, name) for top, _, names in tf.io.gfile.walk(folder)
-             for name in names]  # fmt: skip
-    assert paths, folder
-    return {path: storage.read_bytes(path) for path in paths}
-
-
 def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     """Each notebook finds what the one before wrote through `SHARED` alone, here a gs:// bucket
     (the emulator; the kernels inherit its environment). The data has the real data's size, so
@@ -74,7 +65,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     }  # fmt: skip
     for name in NOTEBOOKS:
         if name == "02_train_model":
-            written = _files(f"{shared}/records")  # by notebook 1; what follows only reads them
+            written = files_under(f"{shared}/records")  # notebook 1's; the rest only read them
         papermill.execute_notebook(
             str(ROOT / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
             parameters={"SHARED": shared, **parameters[name]}, cwd=str(folder),
@@ -92,7 +83,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     # the records are as notebook 1 wrote them (on Kaggle they may be read-only).
     assert runs.load_history(f"{shared}/run").cutmix.tolist() == [0.0, 1.0]
     assert runs.run_info(f"{shared}/run")["cutmix_from_epoch"] == 1
-    assert align.is_finished(f"{shared}/run") and _files(f"{shared}/records") == written
+    assert align.is_finished(f"{shared}/run") and files_under(f"{shared}/records") == written
     trained = json.loads((tmp_path / "02_train_model.ipynb").read_text())
     assert "training_gflop_per_sequence" in json.dumps(trained["cells"])  # the plan cell ran
     meta = records.load_metadata(f"{shared}/records")

@@ -24,7 +24,7 @@ from fingerspell.evaluate import KerasDecoder, evaluate
 from fingerspell.model import make_optimizer
 from fingerspell.plan import _steps_per_execution, project_run
 from fingerspell.reader import DataError
-from tests.conftest import CUTMIX_UNDER_TENSORFLOW, demo_config, once
+from tests.conftest import CUTMIX_UNDER_TENSORFLOW, demo_config, files_under, once
 
 DISTRIBUTED = textwrap.dedent(
     """
@@ -341,10 +341,6 @@ def test_a_run_stopped_by_its_time_limit_continues_with_resume_auto(demo_dir, tm
     assert "nothing to continue" in capsys.readouterr().out
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=CUTMIX_UNDER_TENSORFLOW)
 def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir, tmp_path):
     """A recipe that asks for CutMix, on records nobody aligned: the run trains its warm-up
@@ -355,7 +351,7 @@ def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir,
     from fingerspell import align, records
 
     records_dir = demo_dir / "records"
-    untouched = _tree(records_dir)
+    untouched = files_under(str(records_dir))
     config = replace(demo_config(), augment=replace(demo_config().augment, cutmix=1.0),
                      cutmix_after=1)
     unbroken = tmp_path / "unbroken"
@@ -366,7 +362,7 @@ def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir,
     # The warm-up is the run without CutMix (demo_dir's, same seed); the epoch after is not.
     assert history.loss[0] == pytest.approx(plain.loss[0], rel=1e-6)
     assert abs(history.loss[1] - plain.loss[1]) > 1e-3 * plain.loss[1]
-    assert align.is_finished(unbroken) and _tree(records_dir) == untouched
+    assert align.is_finished(unbroken) and files_under(str(records_dir)) == untouched
     table = records.load_alignments(str(unbroken))
     folds = records.load_folds(records_dir).set_index("sequence_id").fold
     assert set(folds[table.sequence_id.unique()]) == {1, 2, 3}  # the training folds only
