@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from fingerspell import reader, schema
-from fingerspell.cli import SILFA_DEFAULT
+from fingerspell.data import SILFA
 from fingerspell.synthetic import generator, handshapes
 from fingerspell.synthetic.handshapes import LETTERS
 
@@ -88,7 +88,7 @@ def _scores(hands, labels, tests) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--silfa", default=str(SILFA_DEFAULT))
+    parser.add_argument("--silfa", default=str(SILFA))
     parser.add_argument("--spreads", type=float, nargs="+", default=[0, 8, 15, 25])
     parser.add_argument("--copies", type=int, default=4)
     parser.add_argument("--blends", type=float, nargs="+", default=[0, 0.5, 1, 1.5])

@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
-from fingerspell import check, litert, metric, reader, schema
-from fingerspell.cli import SILFA_DEFAULT
-from fingerspell.synthetic import handshapes, phrases
+from fingerspell import check, edges, litert, metric, reader, schema
+from fingerspell.data import SILFA
+from fingerspell.synthetic import generator, handshapes, phrases
 from fingerspell.synthetic.handshapes import SILFA_ASPECT
 
 # The signing hand's landmarks, and the pose points on it: wrist, then pinky, index, thumb.
@@ -221,11 +221,13 @@ def score_set(name: str, submission: str, data: Path, report_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submission", required=True, help="submission.zip or its folder")
-    parser.add_argument("--silfa", default=str(SILFA_DEFAULT))
+    parser.add_argument("--silfa", default=str(SILFA))
     parser.add_argument("--work", default="runs/real_transfer", help="sets and reports folder")
     parser.add_argument("--sequences", type=int, default=300, help="per set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--videos", nargs="*", default=[], help="clips, each one word")
+    parser.add_argument("--synthetic", type=int, default=300,
+                        help="sequences of a fresh synthetic seed (2026) to score too; 0: none")
     args = parser.parse_args()
     work = Path(args.work)
     letters = held_out_letters(args.silfa)
@@ -239,9 +241,22 @@ def main() -> None:
                                            unseen)  # fmt: skip
     if args.videos:
         sets["video"] = video_set(args.videos, work / "video")
-    summary = [score_set(name, args.submission, data, data.parent / f"{data.name}-report")
-               for name, data in sets.items()]  # fmt: skip
+    if args.synthetic:
+        sets["synthetic, fresh seed"] = Path(generator.write_dataset(
+            work / "synthetic", args.synthetic, seed=2026, n_supplemental=0, workers=2))
+    summary = []
+    for name, data in sets.items():
+        for how in edges.EDGES:  # as is, lead-in and lead-out cut off, padded (issue 38)
+            variant = data if how == "as is" else Path(edges.write_variant(
+                data, data.parent / f"{data.name}-{how}", how))
+            summary.append({**score_set(name, args.submission, variant,
+                                        variant.parent / f"{variant.name}-report"),
+                            "edges": how})  # fmt: skip
     (work / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
+    table = pd.DataFrame(summary)
+    print(table.pivot(index="set", columns="edges", values="score")[list(edges.EDGES)]
+          .reindex(list(sets)).to_markdown())  # fmt: skip
+    summary = [s for s in summary if s["edges"] == "as is"]
     print(pd.DataFrame(summary)[["set", "sequences", "score", "empty"]].to_markdown(index=False))
     print(pd.DataFrame({s["set"]: s["letters"] for s in summary}).T.to_markdown(floatfmt=".2f"))
     for s in summary:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fingerspell import reader, schema
-from fingerspell.cli import SILFA_DEFAULT
+from fingerspell.data import SILFA
 from fingerspell.features import LandmarkFeatures, model_landmarks
 
 
@@ -66,7 +66,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic", required=True, help="a synthetic dataset folder")
-    parser.add_argument("--silfa", default=str(SILFA_DEFAULT))
+    parser.add_argument("--silfa", default=str(SILFA))
     parser.add_argument("--work", default="runs/transfer_gap")
     parser.add_argument("--sequences", type=int, default=200)
     args = parser.parse_args()

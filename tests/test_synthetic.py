@@ -46,8 +46,43 @@ def test_synth_records_each_characters_true_frames(synth_dir):
         assert spans.position.tolist() == list(range(len(row.phrase)))
         assert (spans.start.to_numpy()[1:] == spans.end.to_numpy()[:-1]).all()
         assert ((spans.start < spans.formed) & (spans.formed < spans.end)).all()
-        assert spans.start.iloc[0] == 0 and spans.formed.iloc[0] >= 4  # the lead-in
-        assert 4 <= lengths[row.sequence_id] - spans.end.iloc[-1] < 18  # the lead-out
+        assert spans.start.iloc[0] == 0  # the lead-in is the first character's
+        assert 0 <= lengths[row.sequence_id] - spans.end.iloc[-1] < 18  # the lead-out
+
+
+def _signing_wrist_moves(data) -> pd.DataFrame:
+    """Per sequence, how far below its first formed letter the signing wrist is in the first
+    frame, and below its last letter in the last frame (shoulder widths, the pose's wrists), and
+    the frames after the last character."""
+    letters = generator.letter_frames(data)
+    pose = schema.OFFSETS["pose"]
+    rows = []
+    for sequence in reader.iter_sequences(data, schema.COORDINATE_COLUMNS):
+        spans = letters[letters.sequence_id == sequence.sequence_id]
+        xyz = schema.points(sequence.frames, list(range(schema.N_LANDMARKS)))
+        shoulders = np.linalg.norm(xyz[:, pose + 11, :2] - xyz[:, pose + 12, :2], axis=-1)
+        height = xyz[:, [pose + 15, pose + 16], 1] / np.nanmedian(shoulders)
+        formed, last = int(spans.formed.iloc[0]), int(spans.end.iloc[-1]) - 1
+        arm = int(np.argmin(height[formed]))  # the signing hand is the raised one
+        rows.append({"rise": height[0, arm] - height[formed, arm],
+                     "drop": height[-1, arm] - height[last, arm],
+                     "after": len(xyz) - 1 - last})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_sequences_start_and_end_anywhere_in_the_signing(synth_dir):
+    """Half rise from rest, the rest start with the hand up (`generator.STARTS`); a third drop to
+    rest at the end, the others stop with the last letter held or cut (`ENDS`). Measured on
+    the frames: the wrist starts either under its first letter, or at least 0.4 shoulder widths
+    below it."""
+    moves = _signing_wrist_moves(synth_dir)
+    assert len(moves) == 120  # the train split
+    rising, dropping = moves.rise > 0.3, moves["drop"] > 0.3
+    assert 0.38 <= rising.mean() <= 0.62 and 0.2 <= dropping.mean() <= 0.47
+    assert (moves.rise[rising] > 0.4).all()  # from rest: nothing just above the line
+    assert (moves.rise[~rising].abs() < 0.1).mean() > 0.9  # up; a few from a low letter before
+    assert (moves.after[~dropping] == 0).mean() >= 0.35  # cut: no frame after the last letter
+    assert (moves.after[dropping] >= 4).all()
 
 
 def _digest(folder):

@@ -61,6 +61,14 @@ class Signer:
 # rescaled to portrait (BENCHMARKS.md, "camera aspect").
 CAMERA_ASPECTS = (schema.ASPECT, 3 / 4, 4 / 3, 16 / 9)
 CAMERA_ASPECT_SHARES = (0.5, 0.15, 0.15, 0.2)
+# How a sequence begins and ends. Every real recording we hold starts with the hand already up
+# and stops before it drops (SILFA's 26 clips, the issue's held-out words); a model that only met
+# sequences rising from rest read such a word as its first letter. So half begin rising from rest,
+# a quarter with the first letter already formed, a quarter in the move from a letter before it
+# (not in the phrase); a third end dropping to rest, a third with the last letter still held, a
+# third cut while it is held. Between words the hand stays up (the space glyph, `handshapes`).
+STARTS = {"rise": 0.5, "formed": 0.25, "between": 0.25}
+ENDS = {"drop": 1 / 3, "hold": 1 / 3, "cut": 1 / 3}
 HOLD_DRIFT = 0.04  # palm lengths a frame that a held letter drifts, on average (`_hold_drift`)
 # Whose real hands a signer has: SILFA's signer (a video: each letter's template frames, j and z
 # in motion) for half of them, each of the ten photographed people for an equal share of the rest.
@@ -168,15 +176,46 @@ def _repeat_mark(n: int, k: int, rng) -> np.ndarray:
     return ramp[:, None] * np.array([side, 0, 0], np.float32)
 
 
+def _lead_in(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray, int]:
+    """Where the hand comes from before the first character (`STARTS`): its shape [21, 3], wrist
+    offset [3], and the frames it takes to form the first character."""
+    kind = rng.choice(list(STARTS), p=list(STARTS.values()))
+    if kind == "rise":  # from the resting hand, below the frame
+        return (handshapes.load_templates()["rest_hand"][0],
+                np.array([0.0, 4.0, 0.0], np.float32), int(rng.integers(4, 20)))  # fmt: skip
+    if kind == "formed":
+        return np.zeros((21, 3), np.float32), np.zeros(3, np.float32), 1  # k = 1: no blend
+    before = str(rng.choice([c for c in handshapes.LETTERS
+                             if c != phrase[0] and c not in handshapes.MOVING_LETTERS]))
+    shape, offset = _key_shapes(before, 1, signer, rng)
+    return shape[0], offset[0] - np.array([0.12, 0.02, 0], np.float32), int(rng.integers(2, 7))
+
+
+def _lead_out(shape: np.ndarray, offset: np.ndarray, spans: list, rng):
+    """The frames after the last character (`ENDS`): dropping to rest, held, or none (the
+    recording stops during the last character, which keeps at least 2 frames once formed)."""
+    kind = rng.choice(list(ENDS), p=list(ENDS.values()))
+    if kind == "cut":
+        start, formed, end = spans[-1]
+        cut = int(rng.integers(min(formed + 2, end), end + 1))
+        spans[-1] = (start, formed, cut)
+        return shape[:cut], offset[:cut]
+    n = int(rng.integers(4, 18))
+    if kind == "drop":
+        move = _smoothstep(n)[:, None] * np.array([0, 4.0, 0], np.float32)
+    else:
+        move = _hold_drift(n, rng)
+    tail = offset[-1] + move
+    return np.concatenate([shape, np.repeat(shape[-1:], n, 0)]), np.concatenate([offset, tail])
+
+
 def hand_timeline(phrase: str, signer: Signer,
                   rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Shapes [T, 21, 3] and wrist offsets [T, 3] for a whole phrase, idle frames included, and
-    each character's frames [len(phrase), 3]: where the hand starts moving towards it, where its
-    shape is reached, and where the next character's (or the lead-out) begins."""
+    """Shapes [T, 21, 3] and wrist offsets [T, 3] for a whole phrase, lead-in and lead-out
+    included, and each character's frames [len(phrase), 3]: where the hand starts moving towards
+    it, where its shape is reached, and where the next character's (or the lead-out) begins."""
     shapes, offsets, spans, start = [], [], [], 0
-    previous_shape = handshapes.load_templates()["rest_hand"][0]
-    previous_offset = np.array([0.0, 4.0, 0.0], dtype=np.float32)  # starts below, rises into view
-    lead_in = int(rng.integers(4, 20))
+    previous_shape, previous_offset, lead_in = _lead_in(phrase, signer, rng)
     for i, char in enumerate(phrase):
         n = int(np.clip(round(signer.frames_per_char * rng.lognormal(0, 0.2)), 3, 24))
         if handshapes.GLYPHS[char].motion != "none":
@@ -204,11 +243,7 @@ def hand_timeline(phrase: str, signer: Signer,
         shapes.append(shape)
         offsets.append(offset + np.float32(0.12) * i * np.array([1, 0.15, 0], np.float32))
         previous_shape, previous_offset = shape[-1], offsets[-1][-1]
-    lead_out = int(rng.integers(4, 18))
-    down = _smoothstep(lead_out)[:, None]
-    shapes.append(np.repeat(previous_shape[None], lead_out, 0))
-    offsets.append(previous_offset + down * np.array([0, 4.0, 0], np.float32))
-    shape, offset = np.concatenate(shapes), np.concatenate(offsets)
+    shape, offset = _lead_out(np.concatenate(shapes), np.concatenate(offsets), spans, rng)
     wander = np.cumsum(rng.normal(0, 0.03, offset.shape), axis=0).astype(np.float32)
     return shape, offset + wander, np.array(spans, np.int32).reshape(-1, 3)
 
