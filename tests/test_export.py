@@ -161,3 +161,23 @@ def test_tflite_logits_match_keras_frame_by_frame(reader_model, precision):
         answers.append(answer)
     assert len(set(answers)) >= 0.75 * len(sequences) and schema.FALLBACK not in answers
     assert agree == len(sequences) if precision == "fp32" else agree >= 0.8 * len(sequences)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="converts in this process")
+def test_transcribes_timeline_reads_the_text_it_prints(reader_model):
+    """The picture's per-frame characters (`transcribe.per_video_frame`, model frames put back
+    on the video's frames) collapse to the printed text, for videos shorter than the frame budget
+    and for longer ones the graph resamples."""
+    from fingerspell import transcribe
+
+    model, config, columns, sequences = reader_model
+    inspector = litert.Inspector(export.convert(model, len(columns), config.max_frames, "fp32"))
+    texts = []
+    for frames in sequences:
+        for video in (frames[: config.max_frames // 2], np.repeat(frames, 3, axis=0)):
+            text = litert.predict(inspector.runner, video)
+            classes = transcribe.per_video_frame(inspector.run(video)["classes"], len(video))
+            assert len(classes) == len(video)
+            assert litert.collapse(classes) == text
+            texts.append(text)
+    assert len(set(texts)) >= len(texts) // 2  # the decodes differ: the check compares something
