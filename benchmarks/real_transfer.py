@@ -19,6 +19,11 @@ competition's evaluator runs a submission):
   the hand shape is unseen: wrist path, pose, face and resting hand are SILFA's signer's.
 - **video** (with `--videos`): real recordings of one word each, through `landmarks` (MediaPipe
   Holistic, cached under `--work`), the word from the file name (`VIDEO_WORDS` where it is not).
+- **synthetic, fresh seed** (`--synthetic`, 300): the generator's seed 2026, never trained on.
+
+Every set is scored three ways (`fingerspell.edges`): as is, cut to its signing (lead-in and
+lead-out off), and padded with 30 hand-less frames at each end; a model that reads a word only
+when the hand rises from rest first scores the three apart (issue 38).
 
 Prints the score of each set, per-letter read rates, the commonest confusions and, for video,
 the frames in which Holistic found a hand; writes `--work/summary.json`. Never train on any of it.
