@@ -60,7 +60,7 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
         "01_preprocess_tfrecords": {"DATA": data, "SYNTHETIC_SEQUENCES": 120, "WORKERS": 1},
         "02_train_model": {"PRESET": "tiny", "EPOCHS": 2, "CUTMIX_AFTER": 1, "BATCH_SIZE": 16,
                            "MAX_FRAMES": 64, "BACKEND": "jax", "ALLOW_CPU": True},
-        "03_export_tflite": {"PARITY_SEQUENCES": 10},
+        "03_export_tflite": {"PARITY_SEQUENCES": 10, "PRECISION": "fp32"},
         "04_inference_check": {"LIMIT": 20, "VIDEO": str(ROOT / "tests" / "media" / "photos.mp4")},
     }  # fmt: skip
     for name in NOTEBOOKS:
@@ -90,7 +90,9 @@ def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     assert meta["options"]["supplemental"] == (recipe == "competition")
     assert meta["rejected"] == (recipes.COMPETITION_ROWS - 120 if recipe == "competition" else 0)
     parity = json.loads(storage.read_text(f"{shared}/submission/parity/report.json"))
-    assert parity["sequences"] == 10 and parity["keras_parity"] >= 0.9  # fp16 file vs Keras
+    # fp32: the JAX-trained weights, exported by TensorFlow, decode exactly as Keras does (fp16's
+    # near-ties on a 2-epoch model flipped 3 of 10; its bounds are test_export's).
+    assert parity["sequences"] == 10 and parity["keras_parity"] == 1.0
     exported = json.loads((tmp_path / "03_export_tflite.ipynb").read_text())
     assert f"recipe {recipe!r}" in json.dumps(exported["cells"])  # notebook 3 says which
     report = json.loads(storage.read_text(f"{shared}/submission/check/report.json"))
