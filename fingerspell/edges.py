@@ -14,12 +14,12 @@ from fingerspell import reader, schema, storage
 
 PAD_FRAMES = 30  # a second at 30 frames/s: a hand raised from rest, or dropped after
 HANDS = ("left_hand", "right_hand")
-_HAND_COLUMNS = [i for hand in HANDS for i in schema.group_indices(hand)]
+_HAND_LANDMARKS = [i for hand in HANDS for i in schema.group_indices(hand)]
 
 
 def signing_span(frames: np.ndarray) -> tuple[int, int]:
     """[first, last) frames [T, 1629] in which the signing hand is found and up where it signs:
-    its wrist at most one palm length below its median height. The signing hand is the one found
+    its wrist at most two palm lengths below its median height. The signing hand is the one found
     highest (a resting hand may be found too, low). (0, 0) where no hand is found at all."""
     xyz = schema.points(frames, list(range(schema.N_LANDMARKS)))
     heights = {}
@@ -49,7 +49,7 @@ def pad_edges(frames: np.ndarray, n: int = PAD_FRAMES) -> np.ndarray:
     def still(frame: np.ndarray) -> np.ndarray:
         block = np.repeat(frame[None], n, axis=0)
         xyz = schema.points(block, list(range(schema.N_LANDMARKS)))
-        xyz[:, _HAND_COLUMNS] = np.nan
+        xyz[:, _HAND_LANDMARKS] = np.nan
         return schema.coordinates(xyz).astype(np.float32)
 
     return np.concatenate([still(frames[0]), frames, still(frames[-1])])
