@@ -121,6 +121,15 @@ def _landmarks(args: argparse.Namespace) -> None:
 def _transcribe(args: argparse.Namespace) -> None:
     from fingerspell import transcribe
 
+    if args.camera is not None:
+        from fingerspell import live
+
+        segments = live.run_live(args.camera, args.submission, args.out)
+        print(f"{len(segments)} words" + (f"; landmarks and train.csv in {args.out}"
+                                          if args.out else ""), file=sys.stderr)  # fmt: skip
+        return
+    if not args.videos:
+        raise SystemExit("error: transcribe needs VIDEO... or --camera")
     results = transcribe.transcribe(args.videos, args.submission, args.out, args.workers,
                                     annotated_video=args.annotated_video)  # fmt: skip
     for row in results.itertuples(index=False):
@@ -321,9 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="videos → text, through a submission's model "
         "run as the evaluator runs it (no TensorFlow)",
     )
-    tx.add_argument("videos", nargs="+", help="video files or folders of images")
+    tx.add_argument("videos", nargs="*", help="video files or folders of images")
+    tx.add_argument("--camera", nargs="?", const="0", metavar="INDEX|VIDEO",
+                    help="live: read camera INDEX (default 0), or a video played at its own "
+                         "frame rate, printing each word as the hands drop")  # fmt: skip
     tx.add_argument("--submission", required=True, help="submission.zip or its folder")
-    tx.add_argument("--out", help="folder for a picture per video and transcripts.csv")
+    tx.add_argument("--out", help="folder for a picture per video and transcripts.csv; with "
+                                  "--camera, each word's landmarks in the competition layout")
     tx.add_argument("--annotated-video", action="store_true",
                     help="with --out: also each video with its landmarks and the text read "
                          "so far drawn on it")  # fmt: skip

@@ -14,12 +14,23 @@ answers each job read from stdin with one line. A job:
   read.
 - `{"op": "render", "source": path, "landmarks": file.npy, "labels": [str per frame], "out":
   file.mp4}`: the recording with its landmarks and each frame's label drawn on it.
+- `{"op": "live", "source": camera index or path, "settings": …, "window": bool}`: frames as
+  they come (a camera, or a file played at its own rate), the newest one whenever Holistic is
+  free, so frames are dropped, never queued, when it falls behind. One line a frame (`frame`,
+  `seconds`, `dropped` so far, `mediapipe_ms`, `draw_ms`, `width`, `height`, `values`: the
+  1,629 float32 values, base64), then the answer line. Lines sent to its stdin meanwhile
+  (`{"text", "status"}`) are drawn on the window; the end of its stdin, or q / Esc in the window,
+  stops it. The last job a worker runs.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,10 +56,11 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in schema.IMAGE_SUFFIXES)
 
 
-def frames_of(source: Path) -> tuple[Iterator[np.ndarray], dict, int]:
-    """(BGR frames, facts, frames expected or 0 if unknown): a folder's images in name order, or
-    every frame a video's decoder gives. `facts["fps"]` is the frame rate (None for images): the
-    container's nominal rate until the frames are read, then the rate their timestamps show."""
+def frames_of(source: Path) -> tuple[Iterator[tuple[float | None, np.ndarray]], dict, int]:
+    """((seconds, BGR frame) pairs, facts, frames expected or 0 if unknown): a folder's images in
+    name order (seconds None), or every frame a video's decoder gives, at its timestamp.
+    `facts["fps"]` is the frame rate (None for images): the container's nominal rate until the
+    frames are read, then the rate their timestamps show."""
     if source.is_dir():
         files = image_files(source)
         if not files:
@@ -72,7 +84,7 @@ def _images(files: list[Path]):
         image = cv2.imread(str(path))
         if image is None:
             raise Unreadable(f"{path.name}: not an image OpenCV can read")
-        yield image
+        yield None, image
 
 
 def _video(container, stream, facts: dict):
@@ -89,7 +101,7 @@ def _video(container, stream, facts: dict):
                 hidden += packet.pts is not None and packet.pts < start  # before the timeline
                 for frame in packet.decode():
                     times.append(frame.time)
-                    yield frame.to_ndarray(format="bgr24")
+                    yield frame.time, frame.to_ndarray(format="bgr24")
         except av.FFmpegError as error:
             raise Unreadable(f"damaged or cut: decoding failed after {len(times)} frames "
                              f"({_seconds(times)}): {_reason(error)}") from error  # fmt: skip
@@ -161,7 +173,7 @@ def landmarks(job: dict) -> dict:
     wanted = _thumbnail_frames(expected, job["count"])
     rows, kept, shape = [], {}, None
     with mp.solutions.holistic.Holistic(**job["settings"]) as holistic:
-        for index, image in enumerate(frames):
+        for index, (_, image) in enumerate(frames):
             if index >= MAX_FRAMES:
                 raise Unreadable(f"longer than {MAX_FRAMES} frames (the int16 `frame` column)")
             shape = image.shape
@@ -178,7 +190,7 @@ def landmarks(job: dict) -> dict:
     return {"frames": len(rows), "fps": facts["fps"], "width": shape[1], "height": shape[0]}
 
 
-def _draw(image: np.ndarray, row: np.ndarray, label: str) -> np.ndarray:
+def _draw(image: np.ndarray, row: np.ndarray, label: str, status: str = "") -> np.ndarray:
     h, w = image.shape[:2]
     # BGR of the picture's colours (transcribe.GROUP_COLOURS): grey, green, orange, blue
     colours = {"face": (200, 200, 200), "pose": (44, 160, 44), "left_hand": (14, 127, 255),
@@ -191,6 +203,11 @@ def _draw(image: np.ndarray, row: np.ndarray, label: str) -> np.ndarray:
                 4, cv2.LINE_AA)  # fmt: skip
     cv2.putText(image, label, (10, h - 20), cv2.FONT_HERSHEY_SIMPLEX, max(0.6, w / 640),
                 (255, 255, 255), 2, cv2.LINE_AA)  # fmt: skip
+    if status:
+        cv2.putText(image, status, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3,
+                    cv2.LINE_AA)  # fmt: skip
+        cv2.putText(image, status, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                    cv2.LINE_AA)  # fmt: skip
     return image
 
 
@@ -198,7 +215,7 @@ def render(job: dict) -> dict:
     frames, facts, _ = frames_of(Path(job["source"]))
     values, labels = np.load(job["landmarks"]), job["labels"]
     writer = None
-    for index, image in enumerate(frames):
+    for index, (_, image) in enumerate(frames):
         if writer is None:
             size = (image.shape[1], image.shape[0])
             writer = cv2.VideoWriter(job["out"], cv2.VideoWriter_fourcc(*"mp4v"),
@@ -208,9 +225,114 @@ def render(job: dict) -> dict:
     return {"frames": len(values)}
 
 
+class _Newest:
+    """The newest frame, and how many were replaced before Holistic took them."""
+
+    def __init__(self):
+        self._ready = threading.Condition()
+        self._frame, self.dropped, self.ended, self.error = None, 0, False, None
+
+    def put(self, frame) -> None:
+        with self._ready:
+            self.dropped += self._frame is not None
+            self._frame = frame
+            self._ready.notify()
+
+    def end(self, error: str | None = None) -> None:
+        with self._ready:
+            self.ended, self.error = True, error
+            self._ready.notify()
+
+    def take(self):
+        """The newest (index, seconds, image), or None once the source has ended."""
+        with self._ready:
+            self._ready.wait_for(lambda: self._frame is not None or self.ended)
+            frame, self._frame = self._frame, None
+            return frame
+
+
+def _play(path: str, newest: _Newest, stop: threading.Event) -> None:
+    """A file's frames, each at its own time from the first (as a camera would give them)."""
+    try:
+        frames, facts, _ = frames_of(Path(path))
+        start = None
+        for index, (seconds, image) in enumerate(frames):
+            seconds = index / (facts["fps"] or 30) if seconds is None else seconds
+            start = time.monotonic() - seconds if start is None else start
+            time.sleep(max(0.0, start + seconds - time.monotonic()))
+            if stop.is_set():
+                break
+            newest.put((index, seconds, image))
+    except Unreadable as error:
+        newest.end(str(error))
+        return
+    newest.end()
+
+
+def _capture(index: int, newest: _Newest, stop: threading.Event) -> None:
+    camera = cv2.VideoCapture(index)
+    if not camera.isOpened():
+        newest.end(f"camera {index} cannot be opened (is it in use, or not there?)")
+        return
+    start, frame = time.monotonic(), 0
+    while not stop.is_set():
+        ok, image = camera.read()
+        if not ok:
+            newest.end(f"camera {index} stopped giving frames after {frame}")
+            break
+        newest.put((frame, time.monotonic() - start, image))
+        frame += 1
+    camera.release()
+    newest.end()
+
+
+def _listen(overlay: dict, stop: threading.Event) -> None:
+    """What to draw, as the other process sends it; the end of stdin means stop."""
+    for line in sys.stdin:
+        overlay.update(json.loads(line))
+    stop.set()
+
+
+WINDOW = "fingerspell (q: quit)"
+
+
+def live(job: dict) -> dict:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the other process's to handle
+    newest, stop, overlay = _Newest(), threading.Event(), {"text": "", "status": ""}
+    source = job["source"]
+    read = _capture if source.isdigit() else _play
+    threading.Thread(target=read, args=(int(source) if source.isdigit() else source, newest,
+                                        stop), daemon=True).start()  # fmt: skip
+    threading.Thread(target=_listen, args=(overlay, stop), daemon=True).start()
+    frames = 0
+    with mp.solutions.holistic.Holistic(**job["settings"]) as holistic:
+        while not stop.is_set() and (taken := newest.take()) is not None:
+            index, seconds, image = taken
+            started = time.perf_counter()
+            row = frame_row(holistic.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
+            drawn = time.perf_counter()
+            if job["window"]:
+                cv2.imshow(WINDOW, _draw(image, row, overlay["text"], overlay["status"]))
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    stop.set()
+            print(json.dumps({
+                "frame": index, "seconds": seconds, "dropped": newest.dropped,
+                "mediapipe_ms": 1000 * (drawn - started),
+                "draw_ms": 1000 * (time.perf_counter() - drawn),
+                "width": image.shape[1], "height": image.shape[0],
+                "values": base64.b64encode(row.astype(np.float32).tobytes()).decode()}),
+                flush=True)  # fmt: skip
+            frames += 1
+    stop.set()
+    if job["window"]:
+        cv2.destroyAllWindows()
+    ended = {"frames": frames, "dropped": newest.dropped}
+    return {**ended, "error": newest.error} if newest.error else ended
+
+
 def main() -> None:
     print(json.dumps({"mediapipe": mp.__version__}), flush=True)
-    operations = {"landmarks": landmarks, "render": render}
+    operations = {"landmarks": landmarks, "render": render, "live": live}
     for line in sys.stdin:
         job = json.loads(line)
         try:

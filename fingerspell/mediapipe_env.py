@@ -12,6 +12,7 @@ kernel either, and it works offline once installed. Workers hand each source's f
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock
 
 from fingerspell.reader import DataError
@@ -113,10 +115,10 @@ class _Worker:
             )  # fmt: skip
         hello = self.process.stdout.readline()
         if not hello:
-            raise MediaPipeError(f"MediaPipe's worker did not start:\n{self._log_tail()}")
+            raise MediaPipeError(f"MediaPipe's worker did not start:\n{self.log_tail()}")
         self.version = json.loads(hello)["mediapipe"]
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-1500:] if self.log.exists() else ""
 
     def run(self, job: dict) -> dict:
@@ -131,7 +133,7 @@ class _Worker:
             return json.loads(line)
         self.process.wait()
         reason = f"MediaPipe's worker died (exit {self.process.returncode})"
-        lines = self._log_tail().strip().splitlines()
+        lines = self.log_tail().strip().splitlines()
         self._start()
         return {"error": reason + (f": {lines[-1]}" if lines else "")}
 
@@ -202,6 +204,61 @@ def _serve(worker: _Worker, jobs: queue.Queue, answers: queue.Queue, scratch: Pa
             answer["landmarks"] = job["out"]
             answer["thumbnails"] = job["thumbnails"] if job["count"] else None
         answers.put((source, answer))
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    frame: int  # the source's frame index (dropped frames leave gaps)
+    seconds: float  # from the source's first frame
+    values: np.ndarray  # float32 [1629], the competition's column order
+    dropped: int  # frames dropped so far: Holistic was busy when they came
+    mediapipe_ms: float
+    draw_ms: float
+    width: int
+    height: int
+
+
+class LiveStream:
+    """A worker's `live` job: iterate for the frames Holistic has read; `show` sends what the
+    window draws; `ended` is the worker's last answer (frames, dropped, and an error if the
+    source failed)."""
+
+    def __init__(self, worker: _Worker, source: str, window: bool):
+        self._worker, self.ended = worker, {}
+        job = {"op": "live", "source": source, "settings": HOLISTIC, "window": window}
+        self._send(job)
+
+    def _send(self, message: dict) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._worker.process.stdin.write(json.dumps(message) + "\n")
+            self._worker.process.stdin.flush()
+
+    def show(self, text: str, status: str) -> None:
+        self._send({"text": text, "status": status})
+
+    def __iter__(self) -> Iterator[LiveFrame]:
+        for line in self._worker.process.stdout:
+            answer = json.loads(line)
+            if "frame" not in answer:
+                self.ended = answer
+                return
+            values = np.frombuffer(base64.b64decode(answer.pop("values")), np.float32)
+            yield LiveFrame(values=values, **answer)
+        self._worker.process.wait()
+        self.ended = {"error": f"MediaPipe's worker died (exit {self._worker.process.returncode})"
+                               f": {self._worker.log_tail().strip()[-500:]}"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def live_stream(source: str, window: bool) -> Iterator[LiveStream]:
+    """Holistic on a camera (`source` its index, "0") or a file played at its own frame rate,
+    in a worker of MediaPipe's environment; closed (the camera released) on leaving."""
+    with tempfile.TemporaryDirectory() as scratch:
+        worker = _Worker(environment(), Path(scratch))
+        try:
+            yield LiveStream(worker, source, window)
+        finally:
+            worker.close()
 
 
 def render(source: Source, landmarks: str, labels: list[str], out: str) -> None:

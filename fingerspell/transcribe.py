@@ -101,8 +101,11 @@ def plot_transcript(thumbnails, index, values, classes, text, name, fps):
     import matplotlib.pyplot as plt
 
     n = len(thumbnails)
-    figure = plt.figure(figsize=(2.4 * max(n, 4), 6.2))
-    grid = figure.add_gridspec(2, n, height_ratios=[3, 1.3])
+    # The frames' row is as tall as the frames are at their width: no empty band above them.
+    column = 2.4 * max(n, 4) / n
+    row = column * thumbnails.shape[1] / thumbnails.shape[2]
+    figure = plt.figure(figsize=(column * n, row + 2.6), layout="constrained")
+    grid = figure.add_gridspec(2, n, height_ratios=[row, 1.6])
     for k, (image, i) in enumerate(zip(thumbnails, index)):
         axis = figure.add_subplot(grid[0, k])
         axis.imshow(image)
@@ -113,7 +116,6 @@ def plot_transcript(thumbnails, index, values, classes, text, name, fps):
     timeline = figure.add_subplot(grid[1, :])
     _draw_timeline(timeline, values, classes)
     figure.suptitle(f"{name}: “{text}”", fontsize=12)
-    figure.tight_layout()
     return figure
 
 

@@ -88,9 +88,7 @@ def landmarks(
     sources = sources_of(videos)
     named = read_phrases(phrases) if phrases else {}
     out = str(out)
-    storage.makedirs(storage.join(out, MANIFESTS))
-    storage.makedirs(storage.join(out, LANDMARKS))
-    _claim(out)
+    open_folder(out)
     todo = [s for s in sources if not storage.exists(_manifest(out, s))]
     environment()  # installed (once) before the progress bar starts
     started, frames = time.perf_counter(), 0
@@ -103,7 +101,7 @@ def landmarks(
             bar.set_postfix(fps=f"{frames / (time.perf_counter() - started):.0f}")
             bar.update(1)
     seconds = time.perf_counter() - started
-    written, rejected = _write_tables(out, named)
+    written, rejected = write_tables(out, named)
     return {"written": written, "rejected": rejected, "redone": len(todo),
             "kept": len(sources) - len(todo), "frames": frames, "seconds": round(seconds, 1),
             "frames_per_second": round(frames / seconds, 1) if frames else 0.0}  # fmt: skip
@@ -113,8 +111,11 @@ def _manifest(out: str, source: Source) -> str:
     return storage.join(out, MANIFESTS, f"{source.sequence_id}.json")
 
 
-def _claim(out: str) -> None:
-    """Record the settings a folder is made with; refuse to continue one made with others."""
+def open_folder(out: str) -> None:
+    """Make `out`'s folders and record the settings it is made with; refuse to continue one made
+    with others."""
+    storage.makedirs(storage.join(out, MANIFESTS))
+    storage.makedirs(storage.join(out, LANDMARKS))
     options = {"holistic": HOLISTIC, "requirements": [
         line for line in requirements().splitlines() if line and not line.startswith("#")]}
     path = storage.join(out, MANIFESTS, "options.json")
@@ -137,32 +138,46 @@ def landmark_table(values: np.ndarray, sequence_id: int) -> pd.DataFrame:
 
 
 def _keep(out: str, source: Source, answer: dict) -> None:
-    """The parquet file (whole, then) the manifest that marks the source finished."""
-    record = {"name": source.name, "source": source.path, "sequence_id": source.sequence_id}
-    if "error" not in answer:
-        values = np.load(answer["landmarks"])
-        record.update(frames=len(values), hand_frames=hand_frames(values), fps=answer["fps"],
-                      width=answer["width"], height=answer["height"])  # fmt: skip
-        if record["hand_frames"] == 0:
-            answer = {"error": f"no hand found in any of its {len(values)} frames"}
-        else:
-            path = storage.join(out, LANDMARKS, f"{source.sequence_id}.parquet")
-            table = landmark_table(values, source.sequence_id)
-            storage.write_bytes(path, table.to_parquet(engine="pyarrow", compression="snappy"))
     if "error" in answer:
-        record["rejected"] = answer["error"]
-    storage.write_text(_manifest(out, source), json.dumps(record))
+        _reject(out, source, answer["error"])
+    else:
+        write_sequence(out, source, np.load(answer["landmarks"]),
+                       {k: answer[k] for k in ("fps", "width", "height")})  # fmt: skip
 
 
-def _write_tables(out: str, named: dict[str, tuple[str, int]]) -> tuple[int, int]:
-    """train.csv, rejects.csv and the character map, from every finished source in `out`."""
+def write_sequence(out: str, source: Source, values: np.ndarray, facts: dict) -> None:
+    """One source's parquet file (whole, then) the manifest that marks it finished, with `facts`
+    (fps, width, height, and a `phrase` where the source comes with one); a source without a
+    hand in any frame is rejected instead."""
+    if hand_frames(values) == 0:
+        _reject(out, source, f"no hand found in any of its {len(values)} frames")
+        return
+    path = storage.join(out, LANDMARKS, f"{source.sequence_id}.parquet")
+    table = landmark_table(values, source.sequence_id)
+    storage.write_bytes(path, table.to_parquet(engine="pyarrow", compression="snappy"))
+    storage.write_text(_manifest(out, source), json.dumps({
+        **_record(source), "frames": len(values), "hand_frames": hand_frames(values), **facts}))
+
+
+def _reject(out: str, source: Source, reason: str) -> None:
+    storage.write_text(_manifest(out, source), json.dumps({**_record(source), "rejected": reason}))
+
+
+def _record(source: Source) -> dict:
+    return {"name": source.name, "source": source.path, "sequence_id": source.sequence_id}
+
+
+def write_tables(out: str, named: dict[str, tuple[str, int]]) -> tuple[int, int]:
+    """train.csv, rejects.csv and the character map, from every finished source in `out`; a
+    source's phrase is `named`'s, else its manifest's, else empty."""
     records = [json.loads(storage.read_text(p))
                for p in storage.glob(storage.join(out, MANIFESTS, "*.json"))
                if storage.name(p) != "options.json"]  # fmt: skip
     written = [r for r in records if "rejected" not in r]
     rows = [{"path": f"{LANDMARKS}/{r['sequence_id']}.parquet", "file_id": r["sequence_id"],
              "participant_id": named.get(r["name"], ("", 0))[1],
-             "sequence_id": r["sequence_id"], "phrase": named.get(r["name"], ("", 0))[0],
+             "sequence_id": r["sequence_id"],
+             "phrase": named.get(r["name"], (r.get("phrase", ""), 0))[0],
              "video": r["name"], "frames": r["frames"], "hand_frames": r["hand_frames"],
              "fps": r.get("fps")}
             for r in sorted(written, key=lambda r: r["name"])]  # fmt: skip

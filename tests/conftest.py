@@ -89,6 +89,29 @@ def demo_dir(tmp_path_factory, worker_id) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def varied_model(demo_dir):
+    """(model, config, columns): the demo run's model, untrained, with a CTC head of larger random
+    weights, so that its decodes differ from sequence to sequence (the trained fixture answers
+    " " to nearly everything): what checks that compare decodes need."""
+    import numpy as np
+
+    from fingerspell import schema
+    from fingerspell.features import model_landmarks
+    from fingerspell.model import build_model
+    from fingerspell.runs import load_trained
+
+    _, config = load_trained(demo_dir / "run")
+    keras.utils.set_random_seed(0)
+    model = build_model(config)  # untrained: its frames differ more than the fixture's do
+    head = model.get_layer("logits")
+    kernel, bias = head.get_weights()
+    rng = np.random.default_rng(0)
+    head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
+                      np.zeros_like(bias)])  # fmt: skip
+    return model, config, schema.columns_for(model_landmarks(config.model_landmarks))
+
+
 # Tests that start their own processes for each backend need to run in one pass only: the
 # TensorFlow one (tests/test_jax.py runs the backend-neutral files again under JAX).
 once = pytest.mark.skipif(keras.backend.backend() != "tensorflow",

@@ -100,24 +100,13 @@ def test_fp32_export_decodes_exactly_like_keras(demo_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def reader_model(demo_dir):
-    """The demo run's model, untrained, with a CTC head of larger random weights, and 16
-    sequences of the run's validation fold: the 12-step fixture answers " " to everything (and
-    with such a head, three strings), this one 13 different strings of 16, so per-frame parity is
-    measured where decodes vary."""
+def reader_model(varied_model, demo_dir):
+    """`varied_model` and 16 sequences of the run's validation fold: the 12-step fixture answers
+    " " to everything (and with such a head, three strings), this one 13 different strings of 16,
+    so per-frame parity is measured where decodes vary."""
     from fingerspell import reader, records
-    from fingerspell.model import build_model
-    from fingerspell.runs import load_trained
 
-    _, config = load_trained(demo_dir / "run")
-    keras.utils.set_random_seed(0)
-    model = build_model(config)  # untrained: its frames differ more than the fixture's do
-    head = model.get_layer("logits")
-    kernel, bias = head.get_weights()
-    rng = np.random.default_rng(0)
-    head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
-                      np.zeros_like(bias)])  # fmt: skip
-    columns = schema.columns_for(model_landmarks(config.model_landmarks))
+    model, config, columns = varied_model
     folds = records.load_folds(demo_dir / "records")
     validation = set(folds.sequence_id[folds.fold == config.val_fold])
     sequences = [s.frames for s in reader.iter_sequences(demo_dir / "data", columns)

@@ -368,3 +368,22 @@ def test_landmarks_into_a_bucket(media, bucket, tmp_path):
     frames = reader.read_landmark_file(storage.join(out, table.path[0]), schema.COORDINATE_COLUMNS)
     np.testing.assert_array_equal(frames[table.sequence_id[0]],
                                   values_of(media["data"], "photos.mp4"))  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(90, 160), (160, 120), (100, 100)],
+                         ids=["wide", "tall", "square"])  # fmt: skip
+def test_the_picture_has_no_empty_band_around_the_frames(shape):
+    """Whatever the video's shape, the frames' row is as tall as the frames: at most the titles'
+    0.8 inch between the picture's top and the frames, and between the frames and the timeline."""
+    from fingerspell import transcribe
+
+    thumbnails = np.full((6, *shape, 3), 200, np.uint8)
+    values = np.full((30, len(schema.COORDINATE_COLUMNS)), 0.5, np.float32)
+    figure = transcribe.plot_transcript(thumbnails, np.arange(0, 30, 5), values,
+                                        np.zeros(30, int), "ab", "clip.mp4", 30)  # fmt: skip
+    figure.canvas.draw()
+    inches = figure.get_size_inches()[1]
+    image, timeline = figure.axes[0], figure.axes[-1]
+    top, bottom = image.get_position().y1, image.get_position().y0  # drawn: shrunk to the image
+    assert (1 - top) * inches <= 0.8
+    assert (bottom - timeline.get_position().y1) * inches <= 0.8

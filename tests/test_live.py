@@ -1,0 +1,113 @@
+"""`transcribe --camera`: the segmenting rule on frames of known hands, and the live loop on a
+real recording played at its own frame rate (MediaPipe in its own environment, the submission in
+LiteRT) against `transcribe` run on the same segments cut out as files."""
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fingerspell import export, live, schema
+from tests.conftest import ROOT, once
+from tests.test_video import BLOCK_TENSORFLOW, MEDIA, in_mediapipe_environment
+
+HAND = schema.COORDINATE_COLUMNS.index("x_right_hand_0")
+
+
+def _frame(hand: bool) -> np.ndarray:
+    values = np.full(len(schema.COORDINATE_COLUMNS), np.nan, np.float32)
+    values[HAND] = 0.5 if hand else np.nan
+    return values
+
+
+def test_a_word_ends_when_no_hand_is_seen_for_a_moment():
+    """10 frames/s: a hand lost for 0.3 s stays in the word, one gone for 0.7 s ends it at its
+    last frame with a hand, and the open word ends with the stream."""
+    hands = "..HHHH...HHH.......HH"  # H: a hand found; '.' none
+    segmenter, ended = live.Segmenter(end_after=0.7), []
+    for frame, seen in enumerate(hands):
+        segment = segmenter.add(frame, frame / 10, _frame(seen == "H"))
+        ended += [segment] if segment else []
+    ended.append(segmenter.finish())
+    assert [s.frames for s in ended] == [list(range(2, 12)), [19, 20]]
+    assert ended[0].landmarks().shape == (10, len(schema.COORDINATE_COLUMNS))
+    assert ended[0].seconds == pytest.approx([f / 10 for f in range(2, 12)])
+    assert segmenter.finish() is None
+
+
+# Two words of real photos (tests/media), 2 frames each, between and after 1.5 s without a
+# hand (grey frames), at 4 frames/s: slow enough for a busy 2-core machine to read every
+# frame of the words.
+FPS, WORDS = 4, [(3, 8), (15, 20)]
+MAKE = """
+import sys
+from pathlib import Path
+import av, cv2, numpy as np
+photos, out = sorted(Path(sys.argv[1]).iterdir()), sys.argv[2]
+first, last = int(sys.argv[3]), int(sys.argv[4])
+images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in photos]
+grey = np.full_like(images[0], 128)
+frames = ([grey] * 3 + [i for i in images[:3] for _ in range(2)] + [grey] * 6
+          + [i for i in images[3:] for _ in range(2)] + [grey] * 6)[first:last + 1]
+with av.open(out, "w") as container:
+    stream = container.add_stream("libx264", rate=int(sys.argv[5]))
+    stream.height, stream.width = images[0].shape[:2]
+    stream.pix_fmt = "yuv420p"
+    for image in frames:
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+    container.mux(stream.encode())
+"""
+
+
+def _make(path, first: int = 0, last: int = 26) -> str:
+    in_mediapipe_environment(MAKE, str(MEDIA / "photos"), str(path), str(first), str(last),
+                             str(FPS))
+    return str(path)
+
+
+def _readme_camera_command() -> list[str]:
+    """The README's live command (`python -m fingerspell transcribe --camera FILE …`)."""
+    line = re.search(r"^python -m fingerspell (transcribe --camera \S+\.mp4 .*)$",
+                     (ROOT / "README.md").read_text(), re.M)  # fmt: skip
+    assert line, "README: no `transcribe --camera VIDEO.mp4` command"
+    return shlex.split(line.group(1))
+
+
+@once
+def test_camera_mode_reads_what_transcribe_reads_from_the_same_segments(varied_model, tmp_path):
+    """The README's `transcribe --camera some.mp4 … --out` on a recording of two words, in a
+    process where importing TensorFlow or Keras fails: it prints a word per segment, keeps each
+    segment's landmarks in the competition layout with the word as its phrase, and its words are
+    what `transcribe` reads from the same frames cut out as files. The submission's decodes
+    vary (a random head), so equal words mean something."""
+    from fingerspell import transcribe
+
+    model, config, columns = varied_model
+    submission = export.write_submission(
+        export.convert(model, len(columns), config.max_frames, "fp32"), columns,
+        str(tmp_path / "sub"))  # fmt: skip
+    recording = _make(tmp_path / "signing.mp4")
+    command = _readme_camera_command()
+    args = [{"signing.mp4": recording, "demo/submission.zip": submission}.get(a, a)
+            for a in command]  # fmt: skip
+    args[args.index("--out") + 1] = str(tmp_path / "session")
+    done = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    session = json.loads((tmp_path / "session" / "session.json").read_text())
+    assert session["frames"] + session["dropped"] == 27, session  # each read or dropped
+    table = pd.read_csv(tmp_path / "session" / "train.csv", keep_default_na=False)
+    # Every frame of each word read (Holistic's start-up may drop a grey frame before them).
+    assert table.frames.tolist() == [last - first + 1 for first, last in WORDS], session
+    printed = [line.split("\t")[1] for line in done.stdout.splitlines() if "\t" in line]
+    assert len(printed) == len(WORDS) and len(set(printed)) == len(WORDS), printed
+
+    cuts = [_make(tmp_path / f"word{k}.mp4", *span) for k, span in enumerate(WORDS)]
+    read = transcribe.transcribe(cuts, submission)
+    assert read.text.tolist() == printed
+    assert sorted(table.phrase) == sorted(printed)
