@@ -304,7 +304,7 @@ def live(job: dict) -> dict:
     threading.Thread(target=read, args=(int(source) if source.isdigit() else source, newest,
                                         stop), daemon=True).start()  # fmt: skip
     threading.Thread(target=_listen, args=(overlay, stop), daemon=True).start()
-    frames = 0
+    frames, quit_key = 0, False
     with mp.solutions.holistic.Holistic(**job["settings"]) as holistic:
         while not stop.is_set() and (taken := newest.take()) is not None:
             index, seconds, image = taken
@@ -315,6 +315,7 @@ def live(job: dict) -> dict:
                 cv2.imshow(WINDOW, _draw(image, row, overlay["text"], overlay["status"]))
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                     stop.set()
+                    quit_key = True
             print(json.dumps({
                 "frame": index, "seconds": seconds, "dropped": newest.dropped,
                 "mediapipe_ms": 1000 * (drawn - started),
@@ -326,7 +327,8 @@ def live(job: dict) -> dict:
     stop.set()
     if job["window"]:
         cv2.destroyAllWindows()
-    ended = {"frames": frames, "dropped": newest.dropped}
+    ended = {"frames": frames, "dropped": newest.dropped,
+             "stopped": "q in the window" if quit_key else "the source ended"}
     return {**ended, "error": newest.error} if newest.error else ended
 
 

@@ -13,9 +13,12 @@ word is printed. With `out`, each segment's landmarks are kept in the competitio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,13 +112,13 @@ def has_display() -> bool:
 
 
 def run_live(source: str, submission: str, out: str | None = None,
-             window: bool | None = None, on_word=None) -> pd.DataFrame:  # fmt: skip
+             window: bool | None = None) -> pd.DataFrame:  # fmt: skip
     """Read `source` (a camera's index, "0", or a video file played at its own frame rate) until
     it ends, q in the window or Ctrl-C. One row per segment: name, start_frame, end_frame,
-    start_seconds, end_seconds, frames, text and delay_ms (from the frame that ended the segment
-    to its word). `on_word(row)` is called as each word is read. With `out`: each segment's
-    landmarks in the competition layout, train.csv, and session.json (frames, dropped frames,
-    milliseconds a frame)."""
+    start_seconds, end_seconds, frames, text, delay_ms (from the frame that ended the segment
+    to its word), source_frames and seconds (each frame read), each printed as it is read.
+    With `out`: each segment's landmarks in the competition layout, train.csv, and session.json
+    (frames read and dropped, milliseconds a frame, how it stopped, each word's frames)."""
     reader = _Reader(submission)
     window = has_display() if window is None else window
     name = _session_name(source)
@@ -130,11 +133,13 @@ def run_live(source: str, submission: str, out: str | None = None,
             rows.append(row)
             if out:
                 _keep(out, source, row, segment, budget)
-            (on_word or (lambda r: tqdm.write(f"{r['start_seconds']:7.2f}–"
-                                              f"{r['end_seconds']:.2f} s\t{r['text']}")))(row)
+                _write_session(out, name, budget, rows, stream.ended, stopped=None)
+            tqdm.write(f"{row['start_seconds']:7.2f}–{row['end_seconds']:.2f} s\t{row['text']}")
 
-        try:
+        with _stop_on_ctrl_c() as stop:
             for frame in stream:
+                if stop.is_set():
+                    break
                 budget.add(frame)
                 ended = segmenter.add(frame.frame, frame.seconds, frame.values)
                 if ended is not None:
@@ -145,17 +150,38 @@ def run_live(source: str, submission: str, out: str | None = None,
                 stream.show(_text_so_far(rows, segmenter, budget), budget.status())
                 bar.set_postfix_str(budget.status(), refresh=False)
                 bar.update(1)
-        except KeyboardInterrupt:
-            pass  # the open segment is still read and kept below
-        ended = segmenter.finish()
+        ended = segmenter.finish()  # the word in progress, on any way out
         if ended is not None:
             word(ended, time.perf_counter())
     if out:
-        _write_session(out, name, budget, stream.ended)
+        _write_session(out, name, budget, rows, stream.ended, stopped="ctrl-c" if stop.is_set()
+                       else stream.ended.get("stopped", "the source ended"))  # fmt: skip
     if stream.ended.get("error"):
         print(f"{source}: {stream.ended['error']}", file=sys.stderr)
     return pd.DataFrame(rows, columns=["name", "start_frame", "end_frame", "start_seconds",
-                                       "end_seconds", "frames", "text", "delay_ms"])  # fmt: skip
+                                       "end_seconds", "frames", "text", "delay_ms",
+                                       "source_frames", "seconds"])  # fmt: skip
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c():
+    """Ctrl-C sets the event, so the loop stops between frames (no file half-written); a second
+    one interrupts as usual. MediaPipe's worker ignores it: this process closes the worker."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only
+        return
+
+    def handler(signum, frame):
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+        tqdm.write("stopping: reading the word in progress (Ctrl-C again to abandon it)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -199,7 +225,8 @@ def _read_segment(segment: Segment, reader: _Reader, name: str, ended_at: float)
     return {"name": f"{name}@{segment.start_seconds:.2f}s", "start_frame": segment.frames[0],
             "end_frame": segment.frames[-1], "start_seconds": segment.start_seconds,
             "end_seconds": segment.end_seconds, "frames": len(segment.frames), "text": text,
-            "delay_ms": 1000 * (time.perf_counter() - ended_at)}  # fmt: skip
+            "delay_ms": 1000 * (time.perf_counter() - ended_at),
+            "source_frames": segment.frames, "seconds": segment.seconds}  # fmt: skip
 
 
 def _text_so_far(rows: list[dict], segmenter: Segmenter, budget: _Budget) -> str:
@@ -218,9 +245,12 @@ def _keep(out: str, source: str, row: dict, segment: Segment, budget: _Budget) -
     video.write_tables(out, {})
 
 
-def _write_session(out: str, name: str, budget: _Budget, ended: dict) -> None:
+def _write_session(out: str, name: str, budget: _Budget, rows: list[dict], ended: dict,
+                   stopped: str | None) -> None:  # fmt: skip
+    """session.json: how the session went, and each word's source frames and their times (the
+    frames Holistic read: dropped ones are missing)."""
     storage.write_text(storage.join(out, SESSION), json.dumps({
-        "source": name, "frames": budget.frames, "dropped": budget.dropped,
+        "source": name, "stopped": stopped, "frames": budget.frames, "dropped": budget.dropped,
         "mediapipe_ms": float(np.mean(budget.mediapipe_ms)) if budget.frames else None,
         "draw_ms": float(np.mean(budget.draw_ms)) if budget.frames else None,
-        "error": ended.get("error")}, indent=1))  # fmt: skip
+        "error": ended.get("error"), "words": rows}, indent=1, default=float))  # fmt: skip
