@@ -10,8 +10,8 @@ answers each job read from stdin with one line. A job:
   "thumbnails": file.npz, "count": k}`: every frame's 543 landmarks as float32
   [n_frames, 1629] in the competition's column order (all x, all y, all z; NaN where a part was
   not found) into `out`; with k > 0, k evenly spaced frames, downscaled, for pictures. Answers
-  `{"frames", "fps", "width", "height"}`, or `{"error": reason}` for a source that cannot be
-  read.
+  `{"frames", "fps", "width", "height", "seconds"}` (each frame's timestamp; None for images),
+  or `{"error": reason}` for a source that cannot be read.
 - `{"op": "render", "source": path, "landmarks": file.npy, "labels": [str per frame], "out":
   file.mp4}`: the recording with its landmarks and each frame's label drawn on it.
 - `{"op": "live", "source": camera index or path, "settings": …, "window": bool}`: frames as
@@ -171,13 +171,14 @@ def _thumbnail_frames(expected: int, count: int) -> set[int] | None:
 def landmarks(job: dict) -> dict:
     frames, facts, expected = frames_of(Path(job["source"]))
     wanted = _thumbnail_frames(expected, job["count"])
-    rows, kept, shape = [], {}, None
+    rows, times, kept, shape = [], [], {}, None
     with mp.solutions.holistic.Holistic(**job["settings"]) as holistic:
-        for index, (_, image) in enumerate(frames):
+        for index, (seconds, image) in enumerate(frames):
             if index >= MAX_FRAMES:
                 raise Unreadable(f"longer than {MAX_FRAMES} frames (the int16 `frame` column)")
             shape = image.shape
             rows.append(frame_row(holistic.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))))
+            times.append(seconds)
             if wanted is None or index in wanted:
                 kept[index] = _thumbnail(image)
     values = np.stack(rows).astype(np.float32)
@@ -187,7 +188,8 @@ def landmarks(job: dict) -> dict:
         chosen = [chosen[i] for i in sorted(_thumbnail_frames(len(chosen), job["count"]))]
         np.savez_compressed(job["thumbnails"], frames=np.stack([kept[i] for i in chosen]),
                             index=np.array(chosen))  # fmt: skip
-    return {"frames": len(rows), "fps": facts["fps"], "width": shape[1], "height": shape[0]}
+    return {"frames": len(rows), "fps": facts["fps"], "width": shape[1], "height": shape[0],
+            "seconds": times if None not in times else None}  # fmt: skip
 
 
 def _draw(image: np.ndarray, row: np.ndarray, label: str, status: str = "") -> np.ndarray:

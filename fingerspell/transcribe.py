@@ -85,7 +85,7 @@ def _illustrate(out, source, answer, values, classes, text, annotated_video, scr
 
     thumbnails = np.load(answer["thumbnails"])
     figure = plot_transcript(thumbnails["frames"], thumbnails["index"], values, classes, text,
-                             source.name, answer.get("fps"))  # fmt: skip
+                             source.name, answer.get("seconds"))  # fmt: skip
     stem = source.name.replace(".", "_")  # bead.mp4 → bead_mp4.png, beside a folder `bead`
     plots.save(figure, storage.join(out, f"{stem}.png"))
     if annotated_video:
@@ -96,8 +96,9 @@ def _illustrate(out, source, answer, values, classes, text, annotated_video, scr
     return storage.join(out, f"{stem}.png")
 
 
-def plot_transcript(thumbnails, index, values, classes, text, name, fps):
-    """Frames with their landmarks, then the per-frame character timeline and hand detection."""
+def plot_transcript(thumbnails, index, values, classes, text, name, seconds):
+    """Frames with their landmarks (titled with their timestamps, where `seconds` has them), then
+    the per-frame character timeline and hand detection."""
     import matplotlib.pyplot as plt
 
     n = len(thumbnails)
@@ -110,8 +111,8 @@ def plot_transcript(thumbnails, index, values, classes, text, name, fps):
         axis = figure.add_subplot(grid[0, k])
         axis.imshow(image)
         _draw_landmarks(axis, values[i], image.shape)
-        seconds = f", {i / fps:.1f} s" if fps else ""
-        axis.set_title(f"frame {i}{seconds}", fontsize=8)
+        stamp = f", {seconds[i]:.2f} s" if seconds is not None else ""
+        axis.set_title(f"frame {i}{stamp}", fontsize=8)
         axis.axis("off")
     timeline = figure.add_subplot(grid[1, :])
     _draw_timeline(timeline, values, classes)

@@ -142,13 +142,13 @@ def _keep(out: str, source: Source, answer: dict) -> None:
         _reject(out, source, answer["error"])
     else:
         write_sequence(out, source, np.load(answer["landmarks"]),
-                       {k: answer[k] for k in ("fps", "width", "height")})  # fmt: skip
+                       {k: answer[k] for k in ("fps", "width", "height", "seconds")})  # fmt: skip
 
 
 def write_sequence(out: str, source: Source, values: np.ndarray, facts: dict) -> None:
     """One source's parquet file (whole, then) the manifest that marks it finished, with `facts`
-    (fps, width, height, and a `phrase` where the source comes with one); a source without a
-    hand in any frame is rejected instead."""
+    (fps, width, height, each frame's timestamp `seconds` where known, and a `phrase` where the
+    source comes with one); a source without a hand in any frame is rejected instead."""
     if hand_frames(values) == 0:
         _reject(out, source, f"no hand found in any of its {len(values)} frames")
         return

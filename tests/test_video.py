@@ -202,6 +202,11 @@ def test_landmarks_writes_the_competition_layout(media):
     # The video's rate from its frames' timestamps (10 a second); none for photo folders.
     rates = pd.read_csv(data / "train.csv").set_index("video").fps
     assert rates["photos.mp4"] == pytest.approx(10.0) and rates.drop("photos.mp4").isna().all()
+    # Each frame's timestamp, in its manifest: the decoder's, none for photos.
+    manifests = {r["name"]: r for r in map(json.loads, map(Path.read_text,
+                 (data / video.MANIFESTS).glob("[0-9]*.json")))}  # fmt: skip
+    assert manifests["photos.mp4"]["seconds"] == pytest.approx(np.arange(18) / 10)
+    assert manifests["photos"]["seconds"] is None
     for row in table.itertuples():
         parquet = pq.ParquetFile(data / row.path)
         arrow = parquet.schema_arrow
@@ -380,7 +385,8 @@ def test_the_picture_has_no_empty_band_around_the_frames(shape):
     thumbnails = np.full((6, *shape, 3), 200, np.uint8)
     values = np.full((30, len(schema.COORDINATE_COLUMNS)), 0.5, np.float32)
     figure = transcribe.plot_transcript(thumbnails, np.arange(0, 30, 5), values,
-                                        np.zeros(30, int), "ab", "clip.mp4", 30)  # fmt: skip
+                                        np.zeros(30, int), "ab", "clip.mp4",
+                                        np.arange(30) / 30)  # fmt: skip
     figure.canvas.draw()
     inches = figure.get_size_inches()[1]
     image, timeline = figure.axes[0], figure.axes[-1]
