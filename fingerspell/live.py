@@ -119,48 +119,93 @@ def run_live(source: str, submission: str, out: str | None = None,
     to its word), source_frames and seconds (each frame read), each printed as it is read.
     With `out`: each segment's landmarks in the competition layout, train.csv, and session.json
     (frames read and dropped, milliseconds a frame, how it stopped, each word's frames)."""
-    reader = _Reader(submission)
+    session = _Session(source, submission, out)
+    segmenter = Segmenter()
     window = has_display() if window is None else window
-    name = _session_name(source)
-    if out:
-        video.open_folder(out)
-    segmenter, rows, budget = Segmenter(), [], _Budget()
-    with live_stream(source, window) as stream, \
+    with live_stream(source, window) as stream, _stop_on_ctrl_c() as stop, \
             tqdm(desc="live", unit="frame", mininterval=0.5) as bar:  # fmt: skip
-
-        def word(segment: Segment, ended_at: float) -> None:
-            row = _read_segment(segment, reader, name, ended_at)
-            rows.append(row)
-            if out:
-                _keep(out, source, row, segment, budget)
-                _write_session(out, name, budget, rows, stream.ended, stopped=None)
-            tqdm.write(f"{row['start_seconds']:7.2f}–{row['end_seconds']:.2f} s\t{row['text']}")
-
-        with _stop_on_ctrl_c() as stop:
-            for frame in stream:
-                if stop.is_set():
-                    break
-                budget.add(frame)
-                ended = segmenter.add(frame.frame, frame.seconds, frame.values)
-                if ended is not None:
-                    word(ended, time.perf_counter())
-                elif segmenter.open is not None and len(segmenter.open.frames) % READ_EVERY == 0:
-                    budget.partial = reader.read(segmenter.open.landmarks())
-                budget.model_ms = np.mean(reader.milliseconds[-20:]) if reader.milliseconds else 0
-                stream.show(_text_so_far(rows, segmenter, budget), budget.status())
-                bar.set_postfix_str(budget.status(), refresh=False)
-                bar.update(1)
+        for frame in stream:
+            if stop.is_set():
+                break
+            session.budget.add(frame)
+            ended = segmenter.add(frame.frame, frame.seconds, frame.values)
+            if ended is not None:
+                session.word(ended, time.perf_counter())
+            elif segmenter.open is not None and len(segmenter.open.frames) % READ_EVERY == 0:
+                session.budget.partial = session.reader.read(segmenter.open.landmarks())
+            stream.show(session.text_so_far(segmenter), session.status())
+            bar.set_postfix_str(session.status(), refresh=False)
+            bar.update(1)
         ended = segmenter.finish()  # the word in progress, on any way out
         if ended is not None:
-            word(ended, time.perf_counter())
-    if out:
-        _write_session(out, name, budget, rows, stream.ended, stopped="ctrl-c" if stop.is_set()
-                       else stream.ended.get("stopped", "the source ended"))  # fmt: skip
-    if stream.ended.get("error"):
-        print(f"{source}: {stream.ended['error']}", file=sys.stderr)
-    return pd.DataFrame(rows, columns=["name", "start_frame", "end_frame", "start_seconds",
-                                       "end_seconds", "frames", "text", "delay_ms",
-                                       "source_frames", "seconds"])  # fmt: skip
+            session.word(ended, time.perf_counter())
+    stopped = "ctrl-c" if stop.is_set() else stream.ended.get("stopped", "the source ended")
+    session.close(stream.ended, stopped)
+    return pd.DataFrame(session.rows, columns=[
+        "name", "start_frame", "end_frame", "start_seconds", "end_seconds", "frames", "text",
+        "delay_ms", "source_frames", "seconds"])  # fmt: skip
+
+
+class _Session:
+    """The words read so far, what they cost, and what `out` keeps of them."""
+
+    def __init__(self, source: str, submission: str, out: str | None):
+        self.source, self.out, self.name = source, out, _session_name(source)
+        self.reader, self.budget, self.rows = _Reader(submission), _Budget(), []
+        if out:
+            video.open_folder(out)
+
+    def word(self, segment: Segment, ended_at: float) -> None:
+        """Read a finished segment, keep it, print it."""
+        text = self.reader.read(segment.landmarks())
+        row = {"name": f"{self.name}@{segment.start_seconds:.2f}s",
+               "start_frame": segment.frames[0], "end_frame": segment.frames[-1],
+               "start_seconds": segment.start_seconds, "end_seconds": segment.end_seconds,
+               "frames": len(segment.frames), "text": text,
+               "delay_ms": 1000 * (time.perf_counter() - ended_at),
+               "source_frames": segment.frames, "seconds": segment.seconds}  # fmt: skip
+        self.rows.append(row)
+        if self.out:
+            self._keep(row, segment)
+            self._write_session({}, stopped=None)
+        tqdm.write(f"{row['start_seconds']:7.2f}–{row['end_seconds']:.2f} s\t{text}")
+
+    def status(self) -> str:
+        milliseconds = self.reader.milliseconds[-20:]
+        self.budget.model_ms = float(np.mean(milliseconds)) if milliseconds else 0.0
+        return self.budget.status()
+
+    def text_so_far(self, segmenter: Segmenter) -> str:
+        words = [row["text"] for row in self.rows[-4:]]
+        if segmenter.open is not None:
+            words.append(self.budget.partial + "…")
+        return "  ".join(words)
+
+    def close(self, ended: dict, stopped: str) -> None:
+        if self.out:
+            self._write_session(ended, stopped)
+        if ended.get("error"):
+            print(f"{self.source}: {ended['error']}", file=sys.stderr)
+
+    def _keep(self, row: dict, segment: Segment) -> None:
+        seconds = segment.end_seconds - segment.start_seconds
+        fps = (len(segment.frames) - 1) / seconds if seconds > 0 else None
+        video.write_sequence(self.out, Source(self.source, row["name"]), segment.landmarks(),
+                             {"fps": fps, "width": self.budget.width,
+                              "height": self.budget.height, "phrase": row["text"]})  # fmt: skip
+        video.write_tables(self.out, {})
+
+    def _write_session(self, ended: dict, stopped: str | None) -> None:
+        """session.json: how the session went, and each word's source frames and their times
+        (the frames Holistic read: dropped ones are missing)."""
+        budget = self.budget
+        storage.write_text(storage.join(self.out, SESSION), json.dumps({
+            "source": self.name, "stopped": stopped, "frames": budget.frames,
+            "dropped": budget.dropped,
+            "mediapipe_ms": float(np.mean(budget.mediapipe_ms)) if budget.frames else None,
+            "draw_ms": float(np.mean(budget.draw_ms)) if budget.frames else None,
+            "error": ended.get("error"), "words": self.rows}, indent=1,
+            default=float))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -218,39 +263,3 @@ def _session_name(source: str) -> str:
     if source.isdigit():
         return f"camera{source}-{datetime.now():%Y%m%dT%H%M%S}"
     return Path(source).name
-
-
-def _read_segment(segment: Segment, reader: _Reader, name: str, ended_at: float) -> dict:
-    text = reader.read(segment.landmarks())
-    return {"name": f"{name}@{segment.start_seconds:.2f}s", "start_frame": segment.frames[0],
-            "end_frame": segment.frames[-1], "start_seconds": segment.start_seconds,
-            "end_seconds": segment.end_seconds, "frames": len(segment.frames), "text": text,
-            "delay_ms": 1000 * (time.perf_counter() - ended_at),
-            "source_frames": segment.frames, "seconds": segment.seconds}  # fmt: skip
-
-
-def _text_so_far(rows: list[dict], segmenter: Segmenter, budget: _Budget) -> str:
-    words = [row["text"] for row in rows[-4:]]
-    if segmenter.open is not None:
-        words.append(budget.partial + "…")
-    return "  ".join(words)
-
-
-def _keep(out: str, source: str, row: dict, segment: Segment, budget: _Budget) -> None:
-    seconds = segment.end_seconds - segment.start_seconds
-    fps = (len(segment.frames) - 1) / seconds if seconds > 0 else None
-    video.write_sequence(out, Source(source, row["name"]), segment.landmarks(),
-                         {"fps": fps, "width": budget.width, "height": budget.height,
-                          "phrase": row["text"]})  # fmt: skip
-    video.write_tables(out, {})
-
-
-def _write_session(out: str, name: str, budget: _Budget, rows: list[dict], ended: dict,
-                   stopped: str | None) -> None:  # fmt: skip
-    """session.json: how the session went, and each word's source frames and their times (the
-    frames Holistic read: dropped ones are missing)."""
-    storage.write_text(storage.join(out, SESSION), json.dumps({
-        "source": name, "stopped": stopped, "frames": budget.frames, "dropped": budget.dropped,
-        "mediapipe_ms": float(np.mean(budget.mediapipe_ms)) if budget.frames else None,
-        "draw_ms": float(np.mean(budget.draw_ms)) if budget.frames else None,
-        "error": ended.get("error"), "words": rows}, indent=1, default=float))  # fmt: skip
