@@ -121,4 +121,6 @@ def test_a_run_in_a_bucket_resumes_to_the_unbroken_runs_weights(demo_dir, bucket
     local = pd.read_csv(demo_dir / "predictions.csv", keep_default_na=False)
     assert checked.sequence_id.tolist() == local.sequence_id.tolist()
     assert checked.prediction.tolist() == local.prediction.tolist()
+    local_report = json.loads((demo_dir / "report.json").read_text())  # the demo's, from disk
+    assert report["score"] == local_report["score"] and report["sequences"] == len(local)
     assert not (tmp_path / "gs:").exists()
