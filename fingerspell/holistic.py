@@ -18,7 +18,8 @@ answers each job read from stdin with one line. A job:
   they come (a camera, or a file played at its own rate), the newest one whenever Holistic is
   free, so frames are dropped, never queued, when it falls behind. One line a frame (`frame`,
   `seconds`, `dropped` so far, `mediapipe_ms`, `draw_ms`, `width`, `height`, `values`: the
-  1,629 float32 values, base64), then the answer line. Lines sent to its stdin meanwhile
+  1,629 float32 values, base64), then the answer line (`stopped`, and `error` if the source
+  failed). Lines sent to its stdin meanwhile
   (`{"text", "status"}`) are drawn on the window; the end of its stdin, or q / Esc in the window,
   stops it. The last job a worker runs.
 """
@@ -201,16 +202,18 @@ def _draw(image: np.ndarray, row: np.ndarray, label: str, status: str = "") -> n
         for x, y, _ in schema.points(row, schema.group_indices(group)):
             if np.isfinite(x) and np.isfinite(y):
                 cv2.circle(image, (int(x * w), int(y * h)), 1 if group == "face" else 3, colour, -1)
-    cv2.putText(image, label, (10, h - 20), cv2.FONT_HERSHEY_SIMPLEX, max(0.6, w / 640), (0, 0, 0),
-                4, cv2.LINE_AA)  # fmt: skip
-    cv2.putText(image, label, (10, h - 20), cv2.FONT_HERSHEY_SIMPLEX, max(0.6, w / 640),
-                (255, 255, 255), 2, cv2.LINE_AA)  # fmt: skip
+    _outlined(image, label, (10, h - 20), max(0.6, w / 640), 2)
     if status:
-        cv2.putText(image, status, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3,
-                    cv2.LINE_AA)  # fmt: skip
-        cv2.putText(image, status, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                    cv2.LINE_AA)  # fmt: skip
+        _outlined(image, status, (10, 24), 0.5, 1)
     return image
+
+
+def _outlined(image: np.ndarray, text: str, origin: tuple[int, int], scale: float,
+              thickness: int) -> None:  # fmt: skip
+    """White text with a black outline: readable on any picture."""
+    for colour, width in (((0, 0, 0), thickness + 2), ((255, 255, 255), thickness)):
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width,
+                    cv2.LINE_AA)  # fmt: skip
 
 
 def render(job: dict) -> dict:
@@ -306,7 +309,7 @@ def live(job: dict) -> dict:
     threading.Thread(target=read, args=(int(source) if source.isdigit() else source, newest,
                                         stop), daemon=True).start()  # fmt: skip
     threading.Thread(target=_listen, args=(overlay, stop), daemon=True).start()
-    frames, quit_key = 0, False
+    quit_key = False
     with mp.solutions.holistic.Holistic(**job["settings"]) as holistic:
         while not stop.is_set() and (taken := newest.take()) is not None:
             index, seconds, image = taken
@@ -325,12 +328,10 @@ def live(job: dict) -> dict:
                 "width": image.shape[1], "height": image.shape[0],
                 "values": base64.b64encode(row.astype(np.float32).tobytes()).decode()}),
                 flush=True)  # fmt: skip
-            frames += 1
     stop.set()
     if job["window"]:
         cv2.destroyAllWindows()
-    ended = {"frames": frames, "dropped": newest.dropped,
-             "stopped": "q in the window" if quit_key else "the source ended"}
+    ended = {"stopped": "q in the window" if quit_key else "the source ended"}
     return {**ended, "error": newest.error} if newest.error else ended
 
 

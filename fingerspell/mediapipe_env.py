@@ -115,11 +115,18 @@ class _Worker:
             )  # fmt: skip
         hello = self.process.stdout.readline()
         if not hello:
-            raise MediaPipeError(f"MediaPipe's worker did not start:\n{self.log_tail()}")
+            raise MediaPipeError(f"MediaPipe's worker did not start:\n{self._log_tail()}")
         self.version = json.loads(hello)["mediapipe"]
 
-    def log_tail(self) -> str:
+    def _log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-1500:] if self.log.exists() else ""
+
+    def death(self) -> str:
+        """Why the worker ended: its exit status and the last line of its log."""
+        self.process.wait()
+        lines = self._log_tail().strip().splitlines()
+        reason = f"MediaPipe's worker died (exit {self.process.returncode})"
+        return reason + (f": {lines[-1]}" if lines else "")
 
     def run(self, job: dict) -> dict:
         """The worker's answer; a worker that dies answers with the reason and is restarted."""
@@ -131,11 +138,9 @@ class _Worker:
             line = ""
         if line:
             return json.loads(line)
-        self.process.wait()
-        reason = f"MediaPipe's worker died (exit {self.process.returncode})"
-        lines = self.log_tail().strip().splitlines()
+        reason = self.death()
         self._start()
-        return {"error": reason + (f": {lines[-1]}" if lines else "")}
+        return {"error": reason}
 
     def close(self) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
@@ -220,8 +225,8 @@ class LiveFrame:
 
 class LiveStream:
     """A worker's `live` job: iterate for the frames Holistic has read; `show` sends what the
-    window draws; `ended` is the worker's last answer (frames, dropped, and an error if the
-    source failed)."""
+    window draws; `ended` is the worker's last answer (how it stopped, and an error if the
+    source failed or the worker died)."""
 
     def __init__(self, worker: _Worker, source: str, window: bool):
         self._worker, self.ended = worker, {}
@@ -244,9 +249,7 @@ class LiveStream:
                 return
             values = np.frombuffer(base64.b64decode(answer.pop("values")), np.float32)
             yield LiveFrame(values=values, **answer)
-        self._worker.process.wait()
-        self.ended = {"error": f"MediaPipe's worker died (exit {self._worker.process.returncode})"
-                               f": {self._worker.log_tail().strip()[-500:]}"}  # fmt: skip
+        self.ended = {"error": self._worker.death()}
 
 
 @contextlib.contextmanager

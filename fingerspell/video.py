@@ -149,14 +149,15 @@ def write_sequence(out: str, source: Source, values: np.ndarray, facts: dict) ->
     """One source's parquet file (whole, then) the manifest that marks it finished, with `facts`
     (fps, width, height, each frame's timestamp `seconds` where known, and a `phrase` where the
     source comes with one); a source without a hand in any frame is rejected instead."""
-    if hand_frames(values) == 0:
+    found = hand_frames(values)
+    if found == 0:
         _reject(out, source, f"no hand found in any of its {len(values)} frames")
         return
     path = storage.join(out, LANDMARKS, f"{source.sequence_id}.parquet")
     table = landmark_table(values, source.sequence_id)
     storage.write_bytes(path, table.to_parquet(engine="pyarrow", compression="snappy"))
     storage.write_text(_manifest(out, source), json.dumps({
-        **_record(source), "frames": len(values), "hand_frames": hand_frames(values), **facts}))
+        **_record(source), "frames": len(values), "hand_frames": found, **facts}))
 
 
 def _reject(out: str, source: Source, reason: str) -> None:
