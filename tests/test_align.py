@@ -82,6 +82,35 @@ def test_align_covers_every_sequence_resumes_and_refuses_other_weights(demo_dir,
         align.align(str(other), str(records_dir))
 
 
+def test_a_reading_runs_spans_hold_the_frames_each_character_was_signed_in(reading_dir, tmp_path):
+    """Against the generator's truth (`letter_frames`: from where the hand starts towards each
+    character to where the next one starts), the frame where a run that reads places each
+    character lies within that character's own frames more often than splitting the sequence
+    evenly would place it, in sequences shorter and longer than the run's frame budget (for
+    these, in model frames: 6 % of the time)."""
+    from fingerspell.synthetic import generator
+
+    records_dir = tmp_path / "records"
+    shutil.copytree(reading_dir / "records", records_dir)
+    align.align(str(reading_dir / "run"), str(records_dir))
+    table = records.load_alignments(str(records_dir))
+    truth = generator.letter_frames(reading_dir / "data")
+    spans = table.merge(truth, on=["sequence_id", "position"], suffixes=("", "_true"))
+    assert len(spans) == len(table) > 1000
+    lengths = spans.sequence_id.map(_stored_lengths(records_dir))
+    characters = spans.groupby("sequence_id").position.transform("size")
+    even = ((spans.position + 0.5) * lengths / characters).astype(int)  # evenly split
+
+    def inside(frame):
+        return (frame >= spans.start_true) & (frame < spans.end_true)
+
+    long = lengths > Config.load(reading_dir / "run" / runs.CONFIG).max_frames
+    assert long.mean() > 0.5 and (~long).sum() > 50
+    shares = inside(spans.frame)[long].mean(), inside(spans.frame)[~long].mean()
+    assert shares[0] > 0.4 and shares[1] > 0.7, shares  # measured 0.54 and 0.89
+    assert inside(spans.frame).mean() > inside(even).mean()  # 0.54 > 0.48
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_cutmix_swaps_aligned_runs_of_characters_and_the_label_follows(seed):
     """Frames marked with (sequence, character): the output is the first sequence's characters

@@ -91,25 +91,31 @@ def test_models_over_40_mb_are_refused(tmp_path):
     assert not (tmp_path / "big" / "submission.zip").exists()
 
 
-def test_fp32_export_decodes_exactly_like_keras(demo_dir, tmp_path):
-    export.export(demo_dir / "run", tmp_path, precision="fp32")
-    report = check.check(tmp_path / "submission.zip", demo_dir / "data", tmp_path / "check",
-                         str(demo_dir / "records"), fold=0, keras_run=demo_dir / "run")  # fmt: skip
-    assert report["sequences"] > 10
+def test_fp32_export_decodes_exactly_like_keras(reading_dir, tmp_path):
+    """On a run that reads (under JAX: trained by JAX, exported by a TensorFlow process), every
+    held-out sequence decodes to the same string in the fp32 file as in Keras."""
+    export.export(reading_dir / "run", tmp_path, precision="fp32")
+    report = check.check(tmp_path / "submission.zip", reading_dir / "data", tmp_path / "check",
+                         str(reading_dir / "records"), fold=0,
+                         keras_run=reading_dir / "run")  # fmt: skip
+    predictions = check.load_predictions(str(tmp_path / "check"))
+    assert report["sequences"] == len(predictions) > 50
+    assert predictions.prediction.nunique() >= 0.9 * len(predictions)  # they differ
+    assert report["score"] > 0.4  # and mostly read the phrase
     assert report["keras_parity"] == 1.0
 
 
 @pytest.fixture(scope="module")
-def reader_model(varied_model, demo_dir):
-    """`varied_model` and 16 sequences of the run's validation fold: the 12-step fixture answers
-    " " to everything (and with such a head, three strings), this one 13 different strings of 16,
-    so per-frame parity is measured where decodes vary."""
-    from fingerspell import reader, records
+def reader_model(reading_dir):
+    """The reading run's model and 16 sequences of its validation fold, so that per-frame parity
+    is measured where decodes vary."""
+    from fingerspell import reader, records, runs
 
-    model, config, columns = varied_model
-    folds = records.load_folds(demo_dir / "records")
+    model, config = runs.load_trained(reading_dir / "run")
+    columns = schema.columns_for(model_landmarks(config.model_landmarks))
+    folds = records.load_folds(reading_dir / "records")
     validation = set(folds.sequence_id[folds.fold == config.val_fold])
-    sequences = [s.frames for s in reader.iter_sequences(demo_dir / "data", columns)
+    sequences = [s.frames for s in reader.iter_sequences(reading_dir / "data", columns)
                  if s.sequence_id in validation][:16]  # fmt: skip
     assert len(sequences) == 16
     return model, config, columns, sequences
@@ -134,21 +140,23 @@ BOUNDS = {"fp32": lambda logits: 1e-4, "fp16": lambda logits: 2**-9 * np.abs(log
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_tflite_logits_match_keras_frame_by_frame(reader_model, precision):
     model, config, columns, sequences = reader_model
-    flatbuffer = export.convert(model, len(columns), config.max_frames, precision)
+    flatbuffer = export.convert(model, len(columns), config.max_frames, precision, config.fallback)
     inspector = litert.Inspector(flatbuffer)
-    answers, agree = [], 0
+    answers, agree, empty = [], 0, 0
     for frames in sequences:
         seen = inspector.run(frames)
         answer = litert.predict(inspector.runner, frames)
-        assert litert.collapse(seen["classes"]) == answer  # the per-frame classes read it
+        read = litert.collapse(seen["classes"])
+        assert (read or config.fallback) == answer  # the per-frame classes read it (or nothing)
+        empty += not read
         expected = _keras_logits(model, frames, config.max_frames)
         got = seen["logits"]
         assert got.shape == expected.shape
         assert np.abs(got - expected).max() <= BOUNDS[precision](expected)
         agree += answer == schema.decode_prediction(
-            np.asarray(greedy_decode(expected[None]))[0])  # fmt: skip
+            np.asarray(greedy_decode(expected[None]))[0], config.fallback)  # fmt: skip
         answers.append(answer)
-    assert len(set(answers)) >= 0.75 * len(sequences) and schema.FALLBACK not in answers
+    assert len(set(answers)) >= 0.75 * len(sequences) and empty <= 2
     assert agree == len(sequences) if precision == "fp32" else agree >= 0.8 * len(sequences)
 
 
@@ -160,13 +168,14 @@ def test_transcribes_timeline_reads_the_text_it_prints(reader_model):
     from fingerspell import transcribe
 
     model, config, columns, sequences = reader_model
-    inspector = litert.Inspector(export.convert(model, len(columns), config.max_frames, "fp32"))
+    inspector = litert.Inspector(export.convert(model, len(columns), config.max_frames, "fp32",
+                                                config.fallback))  # fmt: skip
     texts = []
     for frames in sequences:
         for video in (frames[: config.max_frames // 2], np.repeat(frames, 3, axis=0)):
             text = litert.predict(inspector.runner, video)
             classes = transcribe.per_video_frame(inspector.run(video)["classes"], len(video))
             assert len(classes) == len(video)
-            assert litert.collapse(classes) == text
+            assert (litert.collapse(classes) or config.fallback) == text
             texts.append(text)
     assert len(set(texts)) >= len(texts) // 2  # the decodes differ: the check compares something

@@ -3,6 +3,7 @@ localhost exactly as docs/hardware.md starts them on several hosts: the same `tr
 every process, each with its --process-id. Each process has 2 simulated devices; the reference
 is one process with 4."""
 
+import json
 import os
 import signal
 import socket
@@ -96,7 +97,8 @@ def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_
     print(pd.concat({"1 × 4": reference, "2 × 2": history}, axis=1).to_string())
     assert history.epoch.tolist() == [0, 1]
     np.testing.assert_allclose(history.loss, reference.loss, rtol=1e-4)
-    # Validation over the whole fold, once: the same sequences, so the same decodes.
+    # Validation over the whole fold, once. This 2-epoch run decodes nearly everything alike, so
+    # the score barely tells; the next test compares the decodes of a run that reads, row by row.
     np.testing.assert_allclose(history.val_score, reference.val_score, atol=0.02)
     for a, b in zip(_weights(one_process_of_four / runs.LAST), _weights(run / runs.LAST)):
         np.testing.assert_allclose(b, a, atol=1e-4)
@@ -134,6 +136,49 @@ def test_a_plan_counts_every_device_of_every_process(demo_dir):
     assert (local.global_batch, local.steps_per_epoch) == (8, usable // 8)
     assert two.distribution == "DataParallel over 4 devices in 2 processes"
     assert (two.devices, two.processes) == (4, 2)
+
+
+# Validation's decoding, as `train` runs it, in a process of 4 devices or in one of two processes
+# of 2 devices each (then `evaluate._decode_across_processes`).
+DECODE = """
+import json, sys
+import keras
+from fingerspell import dataset, devices, evaluate, processes, runs
+from fingerspell.features import model_landmarks
+from fingerspell.model import decoding_model
+
+run, records_dir, *spread = sys.argv[1:]
+if spread:
+    processes.join_processes(spread[0], 2, int(spread[1]))
+keras.utils.set_random_seed(0)  # as `train`: every process builds the same weights first
+with devices.distribution_scope(devices.local_hardware()):
+    model, config = runs.load_trained(run, runs.LAST)
+    data = dataset.make_dataset(records_dir, [0], 8, config.max_frames, False,
+                                model_landmarks(config.model_landmarks), config.max_phrase)
+    print(json.dumps(evaluate.evaluate(decoding_model(model), data, config.fallback)))
+"""
+
+
+@once
+def test_two_processes_decode_the_validation_fold_as_one_process_does(reading_dir):
+    """Every process of a multi-process run scores the whole fold from the rows each decoded: on
+    a run that reads, the phrases and the decodes, row by row, are those of one process with as
+    many devices."""
+    run, records_dir = str(reading_dir / "run"), str(reading_dir / "records")
+    one = subprocess.run([sys.executable, "-c", DECODE, run, records_dir], env=_environment(4),
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    truths, predictions = json.loads(one.stdout.splitlines()[-1])
+    assert len(truths) > 50 and len(set(predictions)) >= 0.9 * len(predictions)
+    coordinator = f"127.0.0.1:{_free_port()}"
+    started = [subprocess.Popen([sys.executable, "-c", DECODE, run, records_dir, coordinator,
+                                 str(i)], env=_environment(2), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+               for i in range(2)]  # fmt: skip
+    for process in started:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+        assert json.loads(out.splitlines()[-1]) == [truths, predictions]
 
 
 @once

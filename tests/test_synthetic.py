@@ -248,6 +248,10 @@ def test_cameras_span_portrait_and_landscape_the_real_recordings_included(silfa_
 
 
 def test_held_letters_drift_as_silfas_signer_holds_them(silfa_dir):
+    """The median drift of held letters (net wrist movement a frame, in palm lengths) lies within
+    what SILFA's 23 held letters allow: the 1–99 % range of their median over resamples of
+    them (0.60–1.24 × theirs; the generator's: 0.88 ×)."""
+
     def drift(wrist: np.ndarray) -> float:  # net movement a frame, palm lengths
         return float(np.linalg.norm(wrist[-1, :2] - wrist[0, :2]) / (len(wrist) - 1))
 
@@ -263,7 +267,10 @@ def test_held_letters_drift_as_silfas_signer_holds_them(silfa_dir):
         signer = generator.make_signer(participant, rng)
         _, offset, spans = generator.hand_timeline("abcdefghiklmnopqrstuvwxy", signer, rng)
         made += [drift(offset[reached:end]) for _, reached, end in spans[1:] if end - reached > 2]
-    assert 0.6 < np.median(made) / np.median(real) < 1.6
+    resampled = np.random.default_rng(1).choice(real, (2000, len(real)))
+    assert len(real) >= 20
+    assert np.percentile(np.median(resampled, axis=1), 1) < np.median(made)
+    assert np.median(made) < np.percentile(np.median(resampled, axis=1), 99)
 
 
 def test_held_letters_drift_in_a_straight_line():
@@ -305,7 +312,9 @@ def test_statistics_match_real_mediapipe(synth_dir, silfa_dir):
             real = [silfa] + [person[row] for person in people]
             assert 0.9 * min(real) <= synth <= 1.1 * max(real), (row, synth, real)
     jitter = stats.loc["frame-to-frame shape change (palm lengths, median)"]
-    assert jitter["synthetic"] == pytest.approx(jitter["real (SILFA)"], rel=0.5)
+    # SILFA's own figure ranges over ±25–33 % when its letters are resampled (1–99 %: 0.041 to
+    # 0.072 around 0.054; the generator's, 0.046).
+    assert jitter["synthetic"] == pytest.approx(jitter["real (SILFA)"], rel=0.25)
     assert 0.02 <= stats.loc["nan_rate right_hand", "synthetic"] <= 0.4
     assert stats.loc["nan_rate pose", "synthetic"] == 0
 
