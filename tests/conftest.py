@@ -21,6 +21,13 @@ import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a packag
 SHARED_SILFA = ROOT.parent / "shared" / "data" / "silfa"  # the package ships a copy: data.SILFA
 
 
+def pytest_collection_modifyitems(items):
+    """The nested JAX pass (tests/test_jax.py) is the longest test by far, a third of the suite:
+    it goes first, so that one worker runs it while the others run everything else, rather than
+    starting it last (pytest-xdist hands out files in collection order)."""
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/test_jax.py"))
+
+
 def files_under(folder: str) -> dict[str, bytes]:
     """Every file under a local or gs:// folder, with its bytes."""
     import tensorflow as tf
