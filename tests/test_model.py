@@ -257,6 +257,7 @@ AGREEMENT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @once
 def test_tensorflow_and_jax_agree_on_logits_loss_and_one_update(tmp_path):
     """The same initial weights and batch in a TensorFlow and a JAX process: the logits, the CTC

@@ -44,6 +44,7 @@ def real_sized_data(folder: Path) -> str:
     return str(folder)
 
 
+@pytest.mark.slow
 def test_notebooks_run_top_to_bottom(tmp_path, bucket):
     """Each notebook finds what the one before wrote through `SHARED` alone, here a gs:// bucket
     (the emulator; the kernels inherit its environment). The data has the real data's size, so

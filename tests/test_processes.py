@@ -66,6 +66,7 @@ def one_process_of_four(demo_dir, tmp_path_factory) -> Path:
     return run
 
 
+@pytest.mark.slow
 @once
 def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_four(
     demo_dir, tmp_path, one_process_of_four,

@@ -74,6 +74,7 @@ DISTRIBUTED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @once
 @pytest.mark.parametrize("backend, replicas", [("tensorflow", 2), ("jax", 4)])
 def test_several_devices_match_one_and_train(demo_dir, tmp_path, backend, replicas,
@@ -178,6 +179,7 @@ class Trajectory(keras.callbacks.Callback):
         return [keras.ops.convert_to_numpy(v) for v in self.model.trainable_variables]
 
 
+@pytest.mark.slow
 def test_averaged_weights_are_validated_and_checkpointed_and_resume(demo_dir, tmp_path):
     """With `ema`, the checkpoints (so the export) and val_score hold the moving average of the
     trained weights, computed here from every step's weights as Keras defines it (the first
@@ -220,6 +222,7 @@ def _usable_training_sequences(demo_dir: Path, val_fold: int) -> int:
     return int(count)
 
 
+@pytest.mark.slow  # compiles and times a step (and under JAX counts its FLOPs)
 def test_a_plan_times_a_step_and_projects_the_whole_run(demo_dir):
     config = demo_config()
     plan = project_run(str(demo_dir / "records"), config, timed_steps=1)
@@ -254,6 +257,7 @@ def test_folds_come_from_the_records():
     assert not hasattr(Config(), "folds") and not hasattr(Config(), "landmarks")
 
 
+@pytest.mark.slow
 @once
 def test_every_landmark_the_records_store_can_train(demo_dir, tmp_path):
     """All 543 landmarks (face mesh included): stored, augmented, mirrored, trained."""
@@ -338,6 +342,7 @@ def test_an_existing_run_is_not_overwritten(demo_dir):
         train.train(str(demo_dir / "records"), demo_dir / "run", demo_config(), verbose=0)
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_its_time_limit_continues_with_resume_auto(demo_dir, tmp_path, capsys):
     """A time limit no second epoch fits in stops the run after its first; `resume="auto"`
     refuses other options, continues it with the same to the unbroken run's weights, and then
@@ -359,6 +364,7 @@ def test_a_run_stopped_by_its_time_limit_continues_with_resume_auto(demo_dir, tm
     assert "nothing to continue" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=CUTMIX_UNDER_TENSORFLOW)
 def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir, tmp_path):
     """A recipe that asks for CutMix, on records nobody aligned: the run trains its warm-up
@@ -439,6 +445,7 @@ def _resume(records: Path, run: Path) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @once
 def test_a_killed_train_process_resumes_and_equals_an_unbroken_run(demo_dir, tmp_path):
     """SIGKILL during epoch 3, with the next backup half-written beside the backup of epoch 2 (a
@@ -478,6 +485,7 @@ class TrainableWeights(keras.callbacks.Callback):
         self.after = [np.array(v.value, np.float32) for v in self.model.trainable_variables]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_train_learns_in_mixed_precision(demo_dir, tmp_path, precision):
     """`train.train` in each mixed precision: run.json says so, the trainable variables (not

@@ -56,13 +56,13 @@ def _free_port() -> int:
 
 def _read_body(stream, headers: dict[str, str]) -> bytes:
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = b""
+        body = bytearray()  # grown in place: bytes += bytes copies the whole body each chunk
         while True:
             size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 while stream.readline() not in (b"\r\n", b"\n", b""):  # trailers
                     pass
-                return body
+                return bytes(body)
             body += stream.read(size)
             stream.readline()  # the CRLF after each chunk
     return stream.read(int(headers.get("content-length", "0")))
