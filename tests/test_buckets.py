@@ -54,9 +54,7 @@ def test_a_bucket_parquet_file_sends_only_the_columns_read(synth_dir, bucket):
     """The model's 381 of 1,629 columns cross the network, not the whole file (counted by the
     emulator), and they read as from local disk."""
     name = reader.read_metadata(synth_dir).path[0]
-    remote = f"{bucket}/data"
-    tf.io.gfile.makedirs(storage.parent(storage.join(remote, name)))
-    tf.io.gfile.copy(str(synth_dir / name), storage.join(remote, name))  # the one file read
+    remote = upload(synth_dir, f"{bucket}/data")
     columns = schema.columns_for(model_landmarks("model"))
     before = emulator.bytes_served()
     from_bucket = reader.read_landmark_file(storage.join(remote, name), columns)
