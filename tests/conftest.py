@@ -21,10 +21,21 @@ import gcs_emulator as emulator  # noqa: E402  (a script of tools/, not a packag
 SHARED_SILFA = ROOT.parent / "shared" / "data" / "silfa"  # the package ships a copy: data.SILFA
 
 
+# Session fixtures that train a run; see pytest_collection_modifyitems.
+TRAINED_RUNS = {"demo_dir", "reading_dir"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items):
-    """The nested JAX pass (tests/test_jax.py) is the longest test by far, a third of the suite:
-    it goes first, so that one worker runs it while the others run everything else, rather than
+    """Under JAX, a test that reads a trained run is in the slow tier: the suite's JAX pass
+    (tests/test_jax.py) then trains no run, which took it 4-5 of its 11 minutes; its model,
+    training step and precision checks stay. The nested JAX pass is still the longest test: it
+    goes first, so that one worker runs it while the others run everything else, rather than
     starting it last (pytest-xdist hands out files in collection order)."""
+    if keras.backend.backend() == "jax":
+        for item in items:
+            if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: not item.nodeid.startswith("tests/test_jax.py"))
 
 
@@ -122,29 +133,6 @@ def _shared_demo(tmp_path_factory, worker_id, name: str, sequences: int, config,
             demo.run_demo(out, sequences, config, workers=1, data_seed=data_seed)
             done.touch()
     return out
-
-
-@pytest.fixture(scope="session")
-def varied_model(demo_dir):
-    """(model, config, columns): the demo run's model, untrained, with a CTC head of larger random
-    weights, so that its decodes differ from sequence to sequence (the trained fixture answers
-    " " to nearly everything): what checks that compare decodes need."""
-    import numpy as np
-
-    from fingerspell import schema
-    from fingerspell.features import model_landmarks
-    from fingerspell.model import build_model
-    from fingerspell.runs import load_trained
-
-    _, config = load_trained(demo_dir / "run")
-    keras.utils.set_random_seed(0)
-    model = build_model(config)  # untrained: its frames differ more than the fixture's do
-    head = model.get_layer("logits")
-    kernel, bias = head.get_weights()
-    rng = np.random.default_rng(0)
-    head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
-                      np.zeros_like(bias)])  # fmt: skip
-    return model, config, schema.columns_for(model_landmarks(config.model_landmarks))
 
 
 # Tests that start their own processes for each backend need to run in one pass only: the

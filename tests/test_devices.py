@@ -9,6 +9,7 @@ import pytest
 
 from fingerspell import devices, environment
 from fingerspell.devices import Hardware
+from tests.conftest import once
 
 CPU = Hardware("tensorflow", "cpu", "cpu", 1, False)
 T4 = Hardware("tensorflow", "gpu", "Tesla T4", 2, False)
@@ -114,6 +115,7 @@ def test_an_auto_time_limit_is_what_is_left_of_the_session(monkeypatch, tmp_path
     assert environment.time_limit_hours("auto") == 0.0
 
 
+@once  # its second half starts processes, each choosing its own backend
 def test_tpu_chips_are_counted_on_the_pci_bus_and_choose_jax(tmp_path):
     """A fake /sys/bus/pci/devices: a v5e-8's eight chips among a Google device that is no TPU,
     another vendor's device and an unreadable entry; then `BACKEND = "auto"` in a fresh process

@@ -14,12 +14,12 @@ from fingerspell.model import greedy_decode
 
 
 @pytest.fixture(scope="module")
-def runner(demo_dir):
-    return litert.load_runner(demo_dir / "submission.zip")[0]
+def runner(reading_dir):
+    return litert.load_runner(reading_dir / "submission.zip")[0]
 
 
-def test_submission_holds_the_model_and_native_ordered_columns(demo_dir):
-    with zipfile.ZipFile(demo_dir / "submission.zip") as archive:
+def test_submission_holds_the_model_and_native_ordered_columns(reading_dir):
+    with zipfile.ZipFile(reading_dir / "submission.zip") as archive:
         assert sorted(archive.namelist()) == ["inference_args.json", "model.tflite"]
         columns = json.loads(archive.read("inference_args.json"))["selected_columns"]
     assert columns == schema.columns_for(model_landmarks("model"))
@@ -27,10 +27,10 @@ def test_submission_holds_the_model_and_native_ordered_columns(demo_dir):
     assert columns == native
 
 
-def test_signature_names_and_shapes(demo_dir):
+def test_signature_names_and_shapes(reading_dir):
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(demo_dir / "model.tflite"))
+    interpreter = Interpreter(model_path=str(reading_dir / "model.tflite"))
     assert interpreter.get_signature_list() == {
         "serving_default": {"inputs": ["inputs"], "outputs": ["outputs"]}
     }
@@ -42,8 +42,8 @@ def test_signature_names_and_shapes(demo_dir):
     assert outputs["shape_signature"][-1] == schema.N_CHARS
 
 
-def test_only_builtin_ops(demo_dir):
-    ops = export.op_summary(demo_dir / "model.tflite")
+def test_only_builtin_ops(reading_dir):
+    ops = export.op_summary(reading_dir / "model.tflite")
     assert ops and not [name for name in ops if name.startswith(("CUSTOM", "Flex", "?"))]
 
 
@@ -76,10 +76,10 @@ def test_odd_inputs_give_a_valid_answer(runner, name):
     np.testing.assert_array_equal(output.sum(axis=1), 1.0)  # one-hot rows
 
 
-def test_empty_decode_emits_the_runs_fallback_phrase(runner, demo_dir):
+def test_empty_decode_emits_the_runs_fallback_phrase(runner, reading_dir):
     """All-NaN frames decode to nothing; the graph answers with the phrase the run chose from its
     training phrases (not the bare space an older run answers)."""
-    fallback = Config.load(str(demo_dir / "run" / "config.json")).fallback
+    fallback = Config.load(str(reading_dir / "run" / "config.json")).fallback
     assert fallback and fallback != schema.FALLBACK
     assert litert.predict(runner, ODD_INPUTS["all NaN"]) == fallback
     assert litert.answer_to_nothing(runner, N_COLUMNS) == fallback

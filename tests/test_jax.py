@@ -1,8 +1,9 @@
 """The backend-neutral tests again, in a process whose Keras runs on JAX (the backend of Colab's
 and Kaggle's TPUs): model, precisions, training, resume, and a JAX-trained run exported (by a
 TensorFlow process) and checked with Keras-vs-TFLite decode parity. A backend is fixed per
-process, hence a nested pytest, one a tier (`-m`): the suite checks its own tests under JAX,
-the end-to-end tier its own."""
+process, hence a nested pytest, one a tier (`-m`): the suite checks its own tests under JAX
+but those that read a trained run (conftest marks them slow under JAX), the end-to-end tier
+its own and those."""
 
 import os
 import re
@@ -21,9 +22,10 @@ UNDER_JAX = ["tests/test_devices.py", "tests/test_model.py", "tests/test_train.p
 ONCE = "starts its own processes; runs in the TensorFlow pass"
 SKIPS_UNDER_JAX = {
     "not slow": {("tests/test_model.py", "TensorFlow's own kernel"): 1,
-                 ("tests/test_export.py", "converts in this process"): 3},
+                 ("tests/test_devices.py", ONCE): 1},
     "slow": {("tests/test_model.py", ONCE): 1, ("tests/test_train.py", ONCE): 4,
-             ("tests/test_train.py", CUTMIX_UNDER_TENSORFLOW): 1},
+             ("tests/test_train.py", CUTMIX_UNDER_TENSORFLOW): 1,
+             ("tests/test_export.py", "converts in this process"): 3},
 }  # fmt: skip
 
 
@@ -36,7 +38,7 @@ def test_backend_neutral_tests_pass_under_jax(tmp_path, tier):
         [sys.executable, "-m", "pytest", "-q", "-rs", "-n", "0", "-p", "no:cacheprovider",
          "-m", tier, "--basetemp", str(tmp_path), *UNDER_JAX], cwd=ROOT, env=env,
         capture_output=True, text=True,
-        # the suite's tier: 11-14 min beside the other worker on a 2-core VM (2026-12-03)
+        # the end-to-end tier's: 12-15 min beside the other worker on a 2-core VM (2026-12-03)
         timeout=2400,
     )  # fmt: skip
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""

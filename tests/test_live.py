@@ -10,12 +10,15 @@ import signal
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from fingerspell import export, live, schema
-from tests.conftest import ROOT, once
+from fingerspell.features import model_landmarks
+from fingerspell.model import build_model
+from tests.conftest import ROOT, once, reading_config
 from tests.test_video import BLOCK_TENSORFLOW, MEDIA, in_mediapipe_environment
 
 HAND = schema.COORDINATE_COLUMNS.index("x_right_hand_0")
@@ -83,9 +86,18 @@ def _readme_camera_command() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def submission(varied_model, tmp_path_factory) -> str:
-    """A submission whose decodes differ from segment to segment (a random head)."""
-    model, config, columns = varied_model
+def submission(tmp_path_factory) -> str:
+    """A submission whose decodes differ from segment to segment on any recording: an untrained
+    model of the reading run's configuration, its CTC head given large random weights."""
+    config = reading_config()
+    keras.utils.set_random_seed(0)
+    model = build_model(config)
+    head = model.get_layer("logits")
+    kernel, bias = head.get_weights()
+    rng = np.random.default_rng(0)
+    head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
+                      np.zeros_like(bias)])  # fmt: skip
+    columns = schema.columns_for(model_landmarks(config.model_landmarks))
     flatbuffer = export.convert(model, len(columns), config.max_frames, "fp32")
     return export.write_submission(flatbuffer, columns, str(tmp_path_factory.mktemp("sub")))
 

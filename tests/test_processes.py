@@ -119,14 +119,14 @@ def test_two_processes_of_two_devices_lose_one_resume_and_end_as_one_process_of_
         train.train(str(records), run, Config.load(str(run / "config.json")), resume=True)
 
 
-def test_a_plan_counts_every_device_of_every_process(demo_dir):
+def test_a_plan_counts_every_device_of_every_process(reading_dir):
     """What `train --plan` and `train` build on: two processes of 2 devices plan as one of 4,
     not as the 2 devices each process holds: the global batch, steps and learning rate follow
     every device of every process (computed here from the rules). (`--plan` itself on two
     processes, one report from process 0: BENCHMARKS.md.)"""
     from fingerspell import devices, records
 
-    meta, config = records.load_metadata(str(demo_dir / "records")), Config(batch_size=4)
+    meta, config = records.load_metadata(str(reading_dir / "records")), Config(batch_size=4)
     one = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False))
     two = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 4, False, 2, 1))
     local = plan.plan_run(meta, config, devices.Hardware("jax", "cpu", "cpu", 2, False))
@@ -160,6 +160,7 @@ with devices.distribution_scope(devices.local_hardware()):
 """
 
 
+@pytest.mark.slow
 @once
 def test_two_processes_decode_the_validation_fold_as_one_process_does(reading_dir):
     """Every process of a multi-process run scores the whole fold from the rows each decoded: on
@@ -183,12 +184,13 @@ def test_two_processes_decode_the_validation_fold_as_one_process_does(reading_di
 
 
 @once
-def test_a_process_that_never_joins_ends_the_others_with_a_message(demo_dir, tmp_path):
+def test_a_process_that_never_joins_ends_the_others_with_a_message(reading_dir, tmp_path):
     spread = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2",
               "--process-id", "0", "--join-timeout", "5"]  # fmt: skip
     started = time.monotonic()
-    done = subprocess.run(_command(demo_dir / "records", "--out", str(tmp_path / "run"), *spread),
-                          env=_environment(2), capture_output=True, text=True, timeout=120)
+    command = _command(reading_dir / "records", "--out", str(tmp_path / "run"), *spread)
+    done = subprocess.run(command, env=_environment(2), capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
     assert done.returncode == 3
     assert time.monotonic() - started < 60
     assert "did not all join" in done.stderr and "--process-id" in done.stderr
@@ -196,11 +198,12 @@ def test_a_process_that_never_joins_ends_the_others_with_a_message(demo_dir, tmp
 
 
 @once
-def test_several_processes_need_jax(demo_dir, tmp_path):
+def test_several_processes_need_jax(reading_dir, tmp_path):
     """Checked before anything joins or is written (this process runs TensorFlow)."""
     from fingerspell import cli
 
     with pytest.raises(SystemExit, match="--backend jax"):
-        cli.main(["train", "--records", str(demo_dir / "records"), "--out", str(tmp_path / "run"),
-                  "--num-processes", "2", "--backend", "tensorflow"])  # fmt: skip
+        cli.main(["train", "--records", str(reading_dir / "records"), "--out",
+                  str(tmp_path / "run"), "--num-processes", "2",
+                  "--backend", "tensorflow"])  # fmt: skip
     assert not (tmp_path / "run").exists()

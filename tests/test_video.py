@@ -227,14 +227,14 @@ def test_landmarks_writes_the_competition_layout(media):
     assert f"{len(PHRASES)} sequences written, {len(REJECTED)} rejected" in media["stdout"]
 
 
-def test_preprocess_and_check_take_the_landmarks(media, demo_dir, tmp_path):
+def test_preprocess_and_check_take_the_landmarks(media, reading_dir, tmp_path):
     data, records = media["data"], tmp_path / "records"
     done = fingerspell(*readme("preprocess", {"DIR": str(data), "RECORDS": str(records)}),
                        cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     meta = json.loads((records / "metadata.json").read_text())
     assert meta["written"] == len(PHRASES) and meta["rejected"] == 0
-    submission = str(demo_dir / "submission.zip")
+    submission = str(reading_dir / "submission.zip")
     done = fingerspell("check", "--submission", submission, "--data", str(data), "--out",
                        str(tmp_path / "check"), cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -328,10 +328,10 @@ BLOCK_TENSORFLOW = ("import sys; sys.modules['tensorflow'] = sys.modules['keras'
                     "from fingerspell.cli import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
 
 
-def test_transcribe_reads_videos_without_tensorflow(media, demo_dir, tmp_path):
+def test_transcribe_reads_videos_without_tensorflow(media, reading_dir, tmp_path):
     """As the README writes it, in a process where importing TensorFlow or Keras fails; the text
     is what the evaluator's loop reads from the same landmarks."""
-    submission = str(demo_dir / "submission.zip")
+    submission = str(reading_dir / "submission.zip")
     clips = [str(media["folder"] / "photos.mp4"), str(media["folder"] / "photos")]
     args = readme("transcribe", {"VIDEO...": clips, "SUB/submission.zip": submission,
                                  "DIR": str(tmp_path / "out")})  # fmt: skip
