@@ -28,10 +28,11 @@ TRAINED_RUNS = {"demo_dir", "reading_dir"}
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items):
     """Under JAX, a test that reads a trained run is in the slow tier: the suite's JAX pass
-    (tests/test_jax.py) then trains no run, which took it 4-5 of its 11 minutes; its model,
-    training step and precision checks stay. The nested JAX pass is still the longest test: it
-    goes first, so that one worker runs it while the others run everything else, rather than
-    starting it last (pytest-xdist hands out files in collection order)."""
+    (tests/test_jax.py) then trains no run (it took 640 s of one worker with them, 222 s
+    without, 2026-12-03); its model, training step and precision checks stay. The nested JAX
+    pass is still the longest test: it goes first, so that one worker runs it while the others
+    run everything else, rather than starting it last (pytest-xdist hands out files in
+    collection order)."""
     if keras.backend.backend() == "jax":
         for item in items:
             if TRAINED_RUNS & set(getattr(item, "fixturenames", ())):

@@ -38,7 +38,7 @@ def test_backend_neutral_tests_pass_under_jax(tmp_path, tier):
         [sys.executable, "-m", "pytest", "-q", "-rs", "-n", "0", "-p", "no:cacheprovider",
          "-m", tier, "--basetemp", str(tmp_path), *UNDER_JAX], cwd=ROOT, env=env,
         capture_output=True, text=True,
-        # the end-to-end tier's: 12-15 min beside the other worker on a 2-core VM (2026-12-03)
+        # the end-to-end tier's, the longer: 10.4 min beside the other worker, 2 cores (2026-12-03)
         timeout=2400,
     )  # fmt: skip
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
