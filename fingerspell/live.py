@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from fingerspell import litert, schema, storage, video
 from fingerspell.mediapipe_env import LiveFrame, Source, live_stream
+from fingerspell.transcribe import read_text
 
 END_AFTER_SECONDS = 0.7  # no hand for this long ends a word
 READ_EVERY = 5  # frames: how often the open segment is read again for the text on the window
@@ -91,16 +92,18 @@ class Segmenter:
 
 
 class _Reader:
-    """The submission's model on frames of all 1,629 columns, as the evaluator runs it."""
+    """The submission's model on frames of all 1,629 columns, as the evaluator runs it; its text
+    is what the model read, as `transcribe` prints it."""
 
     def __init__(self, submission: str):
-        self.runner, columns, _ = litert.load_runner(submission)
+        _, columns, model = litert.load_runner(submission)
+        self.inspector = litert.Inspector(model)
         self.positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
         self.milliseconds: list[float] = []
 
     def read(self, values: np.ndarray) -> str:
         started = time.perf_counter()
-        text = litert.predict(self.runner, values[:, self.positions])
+        text, _ = read_text(self.inspector, values[:, self.positions])
         self.milliseconds.append(1000 * (time.perf_counter() - started))
         return text
 

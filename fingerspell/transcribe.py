@@ -1,7 +1,9 @@
 """Videos → text: landmarks (`video`, MediaPipe in its own processes) → a submission's
 `model.tflite` run exactly as the competition's evaluator runs it (`litert`) → the text.
 
-Nothing here imports TensorFlow or Keras: LiteRT runs the file. With an output folder, each
+Nothing here imports TensorFlow or Keras: LiteRT runs the file. The text is what the model read
+(`read_text`): where it read nothing that is "", not the run's fallback phrase, which the file
+answers for the competition's metric (`check` scores that answer). With an output folder, each
 video gets a picture a person would rather look at than read: frames with their landmarks drawn,
 and under them the per-frame character timeline — which class the model's CTC head picked at
 each frame, read from the same file (its per-frame argmax tensor, `litert.Inspector`) — and,
@@ -32,6 +34,15 @@ def text_so_far(classes: np.ndarray) -> list[str]:
     return so_far
 
 
+def read_text(inspector: litert.Inspector, frames: np.ndarray) -> tuple[str, np.ndarray]:
+    """What the file's model read from `frames` (the evaluator's columns) and its class at each
+    model frame: the characters those classes emit, which are the file's answer, or "" where
+    it read nothing (the answer is then the fallback phrase, a guess for the metric, not a
+    reading a person should be shown)."""
+    classes = inspector.run(frames)["classes"]
+    return litert.collapse(classes), classes
+
+
 def per_video_frame(model_frames: np.ndarray, n_frames: int) -> np.ndarray:
     """Model frames back onto the video's frames: the graph resamples a longer sequence evenly
     to its frame budget and appends one empty frame (dropped here)."""
@@ -49,7 +60,7 @@ def transcribe(
     picture (its path, or "").
     With `out`: a picture per video (`bead_mp4.png` for bead.mp4), with `annotated_video` the
     video drawn on (`bead_mp4.mp4`), and transcripts.csv."""
-    runner, columns, model = litert.load_runner(submission)
+    _, columns, model = litert.load_runner(submission)
     inspector = litert.Inspector(model)
     positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
     sources = video.sources_of(videos)
@@ -65,8 +76,8 @@ def transcribe(
                 continue
             values = np.load(answer["landmarks"])
             frames = values[:, positions]  # the evaluator's selected_columns, in their order
-            text = litert.predict(runner, frames)
-            classes = per_video_frame(inspector.run(frames)["classes"], len(frames))
+            text, model_classes = read_text(inspector, frames)
+            classes = per_video_frame(model_classes, len(frames))
             picture = (_illustrate(out, source, answer, values, classes, text, annotated_video,
                                    scratch) if out else "")  # fmt: skip
             rows.append({"video": source.name, "text": text, "frames": len(frames),
@@ -116,7 +127,7 @@ def plot_transcript(thumbnails, index, values, classes, text, name, seconds):
         axis.axis("off")
     timeline = figure.add_subplot(grid[1, :])
     _draw_timeline(timeline, values, classes)
-    figure.suptitle(f"{name}: “{text}”", fontsize=12)
+    figure.suptitle(f"{name}: “{text}”" if text else f"{name}: nothing read", fontsize=12)
     return figure
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fingerspell import export, live, schema
+from fingerspell import export, live, reader, schema
 from fingerspell.features import model_landmarks
 from fingerspell.model import build_model
 from tests.conftest import ROOT, once, reading_config
@@ -85,21 +85,32 @@ def _readme_camera_command() -> list[str]:
     return shlex.split(line.group(1))
 
 
-@pytest.fixture(scope="module")
-def submission(tmp_path_factory) -> str:
-    """A submission whose decodes differ from segment to segment on any recording: an untrained
-    model of the reading run's configuration, its CTC head given large random weights."""
+def _submission(folder, head: str, fallback: str = schema.FALLBACK) -> str:
+    """An untrained model of the reading run's configuration exported with `fallback`, its CTC
+    head "random" (large random weights: decodes that differ from segment to segment on any
+    recording) or "blank" (the blank class always wins: it reads nothing from any frames)."""
     config = reading_config()
     keras.utils.set_random_seed(0)
     model = build_model(config)
-    head = model.get_layer("logits")
-    kernel, bias = head.get_weights()
-    rng = np.random.default_rng(0)
-    head.set_weights([rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32),
-                      np.zeros_like(bias)])  # fmt: skip
+    layer = model.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    if head == "random":
+        rng = np.random.default_rng(0)
+        kernel = rng.normal(0, 9 / np.sqrt(len(kernel)), kernel.shape).astype(np.float32)
+        bias = np.zeros_like(bias)
+    else:
+        kernel, bias = np.zeros_like(kernel), np.zeros_like(bias)
+        bias[schema.BLANK] = 1.0
+    layer.set_weights([kernel, bias])
     columns = schema.columns_for(model_landmarks(config.model_landmarks))
-    flatbuffer = export.convert(model, len(columns), config.max_frames, "fp32")
-    return export.write_submission(flatbuffer, columns, str(tmp_path_factory.mktemp("sub")))
+    flatbuffer = export.convert(model, len(columns), config.max_frames, "fp32", fallback)
+    return export.write_submission(flatbuffer, columns, str(folder))
+
+
+@pytest.fixture(scope="module")
+def submission(tmp_path_factory) -> str:
+    """A submission whose decodes differ from segment to segment on any recording."""
+    return _submission(tmp_path_factory.mktemp("sub"), "random")
 
 
 def _camera_args(recording: str, submission: str, out) -> list[str]:
@@ -168,3 +179,26 @@ def test_ctrl_c_keeps_every_word_whole_and_ends_mediapipe(submission, tmp_path):
     assert not list((tmp_path / "session").rglob("*.tmp"))
     with pytest.raises(ProcessLookupError):
         os.killpg(command.pid, 0)  # the group is empty: the worker ended too
+
+
+@once
+def test_a_word_read_as_nothing_is_shown_and_kept_as_nothing(tmp_path):
+    """Where the model reads nothing, the file answers its run's fallback phrase (a guess that
+    scores better than nothing on the competition's metric); `transcribe` and the live loop show
+    and keep "" instead, so no made-up name becomes a transcript or a phrase to train on."""
+    from fingerspell import litert, transcribe
+
+    fallback = "carol m reed"
+    silent = _submission(tmp_path / "silent", "blank", fallback)
+    recording = _make(tmp_path / "signing.mp4")
+    runner, columns, _ = litert.load_runner(silent)
+    assert litert.answer_to_nothing(runner, len(columns)) == fallback
+
+    read = transcribe.transcribe([recording], silent)
+    assert read.text.tolist() == [""] and read.hand_frames[0] > 0, read
+    words = live.run_live(recording, silent, str(tmp_path / "session"), window=False)
+    assert len(words) == len(WORDS) and words.text.tolist() == [""] * len(WORDS), words
+    table = pd.read_csv(tmp_path / "session" / "train.csv", keep_default_na=False)
+    assert table.phrase.tolist() == [""] * len(WORDS)
+    kept = reader.read_landmark_file(tmp_path / "session" / table.path[0], columns)
+    assert litert.predict(runner, kept[table.sequence_id[0]]) == fallback  # what Kaggle scores
