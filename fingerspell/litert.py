@@ -21,9 +21,8 @@ from fingerspell import schema, storage
 SIGNATURE = "serving_default"
 
 
-def load_runner(submission: str):
-    """(signature runner, selected columns, the model's bytes) from a folder or a
-    submission.zip."""
+def load_submission(submission: str) -> tuple[list[str], bytes]:
+    """(selected columns, the model's bytes) from a folder or a submission.zip."""
     if str(submission).endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(storage.read_bytes(submission))) as archive:
             model = archive.read("model.tflite")
@@ -31,8 +30,15 @@ def load_runner(submission: str):
     else:
         model = storage.read_bytes(storage.join(submission, "model.tflite"))
         args = json.loads(storage.read_text(storage.join(submission, "inference_args.json")))
+    return args["selected_columns"], model
+
+
+def load_runner(submission: str):
+    """(signature runner, selected columns, the model's bytes) from a folder or a
+    submission.zip."""
+    columns, model = load_submission(submission)
     interpreter = Interpreter(model_content=model, num_threads=1)
-    return interpreter.get_signature_runner(SIGNATURE), args["selected_columns"], model
+    return interpreter.get_signature_runner(SIGNATURE), columns, model
 
 
 def predict(runner, frames: np.ndarray) -> str:

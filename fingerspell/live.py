@@ -96,7 +96,7 @@ class _Reader:
     is what the model read, as `transcribe` prints it."""
 
     def __init__(self, submission: str):
-        _, columns, model = litert.load_runner(submission)
+        columns, model = litert.load_submission(submission)
         self.inspector = litert.Inspector(model)
         self.positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
         self.milliseconds: list[float] = []

@@ -60,7 +60,7 @@ def transcribe(
     picture (its path, or "").
     With `out`: a picture per video (`bead_mp4.png` for bead.mp4), with `annotated_video` the
     video drawn on (`bead_mp4.mp4`), and transcripts.csv."""
-    _, columns, model = litert.load_runner(submission)
+    columns, model = litert.load_submission(submission)
     inspector = litert.Inspector(model)
     positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
     sources = video.sources_of(videos)
