@@ -20,6 +20,7 @@ from fingerspell.reader import DataError
 PAD_LABEL = -1
 # Memory the training shuffle buffer may hold: all of a small dataset, ~4k real sequences.
 SHUFFLE_BYTES = 2**30
+_TF_SEED_MODULUS = 2**31 - 1  # TensorFlow reduces its seeds modulo this (`seed_shuffles`)
 FEATURES = {
     "frames": tf.io.FixedLenFeature([], tf.string),
     "n_frames": tf.io.FixedLenFeature([], tf.int64),
@@ -254,6 +255,16 @@ def make_augmenter(config: Config, alignments: pd.DataFrame | None = None):
 
     landmarks = model_landmarks(config.model_landmarks)
     return Augmenter(config.augment, config.max_frames, landmarks, config.max_phrase, alignments)
+
+
+def seed_shuffles(seed: int) -> None:
+    """Seeds TensorFlow where `keras.utils.set_random_seed(seed)` left a global seed it reads
+    as 0. tf.data pairs that seed with each shuffle's own and compares the pair with (0, 0) in
+    Python, which raises for `training_batches`' per-epoch seeds (tensors inside the epochs'
+    `flat_map`): `train --seed 0` stopped there. Those seeds get 2³¹ − 2 instead; any other is
+    left as Keras set it, so its runs keep their data order."""
+    if seed % _TF_SEED_MODULUS == 0:
+        tf.random.set_seed(_TF_SEED_MODULUS - 1)
 
 
 def training_batches(records_dir: str, folds: list[int], config: Config, epoch: int, hardware,

@@ -71,6 +71,7 @@ def train(
         print(f"training on {info.summary()}")
         log_run_info(run, info)
     keras.utils.set_random_seed(config.seed)
+    dataset.seed_shuffles(config.seed)
 
     train_folds, val_folds = dataset.training_folds(meta, config)
     steps = info.steps_per_epoch

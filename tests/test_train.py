@@ -368,6 +368,17 @@ def test_a_run_stopped_by_its_time_limit_continues_with_resume_auto(demo_dir, tm
 
 
 @pytest.mark.slow
+def test_a_run_with_seed_zero_trains(demo_dir, tmp_path):
+    """TensorFlow reads a global seed of 0 as a case of its own: `train --seed 0` stopped in the
+    first epoch's shuffle with a traceback (`dataset.seed_shuffles`)."""
+    run = str(tmp_path / "run")
+    train.train(str(demo_dir / "records"), run, replace(demo_config(), seed=0), verbose=0,
+                time_limit_hours=1e-6)  # one epoch  # fmt: skip
+    history = runs.load_history(run)
+    assert history.epoch.tolist() == [0] and np.isfinite(history.loss).all()
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason=CUTMIX_UNDER_TENSORFLOW)
 def test_cutmix_starts_after_its_warm_up_with_alignments_the_run_makes(demo_dir, tmp_path):
     """A recipe that asks for CutMix, on records nobody aligned: the run trains its warm-up
