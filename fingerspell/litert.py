@@ -106,6 +106,13 @@ class Inspector:
 # the classes collapse to the file's answer).
 
 
+def load_inspector(submission: str) -> tuple[Inspector, list[int]]:
+    """The submission's model on an `Inspector`, and where its selected columns sit among the
+    competition's (`schema.COORDINATE_COLUMNS`): what `transcribe` and the live loop read."""
+    columns, model = load_submission(submission)
+    return Inspector(model), [schema.COORDINATE_COLUMNS.index(c) for c in columns]
+
+
 def _is_frame_classes(tensor: dict) -> bool:
     # The greedy decoder's argmax over the classes (`model.greedy_decode`): integer [1, T].
     return tensor["name"].endswith("ArgMax") and len(tensor["shape_signature"]) == 2

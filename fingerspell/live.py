@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fingerspell import litert, schema, storage, video
+from fingerspell import litert, storage, video
 from fingerspell.mediapipe_env import LiveFrame, Source, live_stream
 from fingerspell.transcribe import read_text
 
@@ -96,9 +96,7 @@ class _Reader:
     is what the model read, as `transcribe` prints it."""
 
     def __init__(self, submission: str):
-        columns, model = litert.load_submission(submission)
-        self.inspector = litert.Inspector(model)
-        self.positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
+        self.inspector, self.positions = litert.load_inspector(submission)
         self.milliseconds: list[float] = []
 
     def read(self, values: np.ndarray) -> str:

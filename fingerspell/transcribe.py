@@ -60,9 +60,7 @@ def transcribe(
     picture (its path, or "").
     With `out`: a picture per video (`bead_mp4.png` for bead.mp4), with `annotated_video` the
     video drawn on (`bead_mp4.mp4`), and transcripts.csv."""
-    columns, model = litert.load_submission(submission)
-    inspector = litert.Inspector(model)
-    positions = [schema.COORDINATE_COLUMNS.index(c) for c in columns]
+    inspector, positions = litert.load_inspector(submission)
     sources = video.sources_of(videos)
     if out:
         storage.makedirs(out)
