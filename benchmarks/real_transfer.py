@@ -25,8 +25,9 @@ Every set is scored three ways (`fingerspell.edges`): as is, cut to its signing 
 lead-out off), and padded with 30 hand-less frames at each end; a model that reads a word only
 when the hand rises from rest first scores the three apart (issue 38).
 
-Prints the score of each set, per-letter read rates, the commonest confusions and, for video,
-the frames in which Holistic found a hand; writes `--work/summary.json`. Never train on any of it.
+Prints the score of each set, the share of its first, middle and last letters lost (each way),
+per-letter read rates, the commonest confusions and, for video, the frames in which Holistic
+found a hand; writes `--work/summary.json`. Never train on any of it.
 """
 
 from __future__ import annotations
@@ -167,6 +168,23 @@ def letters_read(results: pd.DataFrame) -> pd.Series:
     return pd.Series({c: read[c] / seen[c] for c in sorted(seen)}).sort_values()
 
 
+def lost_by_place(results: pd.DataFrame) -> dict[str, float]:
+    """The share of first, middle and last letters the prediction got wrong (deleted or read as
+    another), over phrases of three letters or more: where a model reads a word only after a
+    lead-in, its first letters are lost more than the others (issue 38)."""
+    wrong, seen = Counter(), Counter()
+    for truth, prediction in zip(results.phrase, results.prediction, strict=True):
+        if len(truth) < 3:
+            continue
+        bad = {i for op, i, _ in Levenshtein.editops(truth, prediction) if op != "insert"}
+        for place, letters in (("first", {0}), ("last", {len(truth) - 1}),
+                               ("middle", set(range(1, len(truth) - 1)))):  # fmt: skip
+            wrong[place] += len(bad & letters)
+            seen[place] += len(letters)
+    return {p: round(wrong[p] / seen[p], 3) if seen[p] else None
+            for p in ("first", "middle", "last")}  # fmt: skip
+
+
 def confusions(results: pd.DataFrame, top: int = 8) -> list[tuple[str, int]]:
     """The commonest edits, "t→p" (read as), "n→·" (not read), "·→e" (read, not there)."""
     edits = Counter()
@@ -212,6 +230,7 @@ def score_set(name: str, submission: str, data: Path, report_dir: Path) -> dict:
     out = {"set": name, "sequences": len(results), "score": round(report["score"], 4),
            "empty": round(float((results.prediction == nothing).mean()), 3),
            "letters": {c: round(r, 2) for c, r in rates.items()},
+           "lost": lost_by_place(results),
            "confusions": confusions(results)}  # fmt: skip
     if name == "video":
         seen = hand_frames(data).merge(results[["sequence_id", "phrase", "prediction"]])
@@ -260,6 +279,11 @@ def main() -> None:
     (work / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False))
     table = pd.DataFrame(summary)
     print(table.pivot(index="set", columns="edges", values="score")[list(edges.EDGES)]
+          .reindex(list(sets)).to_markdown())  # fmt: skip
+    lost = table.assign(lost=[" / ".join(f"{v:.2f}" if v is not None else "-"
+                                          for v in s["lost"].values()) for s in summary])
+    print("letters lost, first / middle / last:")
+    print(lost.pivot(index="set", columns="edges", values="lost")[list(edges.EDGES)]
           .reindex(list(sets)).to_markdown())  # fmt: skip
     summary = [s for s in summary if s["edges"] == "as is"]
     print(pd.DataFrame(summary)[["set", "sequences", "score", "empty"]].to_markdown(index=False))
