@@ -168,7 +168,7 @@ def letters_read(results: pd.DataFrame) -> pd.Series:
     return pd.Series({c: read[c] / seen[c] for c in sorted(seen)}).sort_values()
 
 
-def lost_by_place(results: pd.DataFrame) -> dict[str, float]:
+def lost_by_place(results: pd.DataFrame) -> dict[str, float | None]:
     """The share of first, middle and last letters the prediction got wrong (deleted or read as
     another), over phrases of three letters or more: where a model reads a word only after a
     lead-in, its first letters are lost more than the others (issue 38)."""
