@@ -161,11 +161,16 @@ def letters_read(results: pd.DataFrame) -> pd.Series:
     Levenshtein alignment of truth and prediction), lowest first."""
     read, seen = Counter(), Counter()
     for truth, prediction in zip(results.phrase, results.prediction, strict=True):
-        wrong = {i for op, i, _ in Levenshtein.editops(truth, prediction) if op != "insert"}
+        wrong = _lost_letters(truth, prediction)
         for i, letter in enumerate(truth):
             seen[letter] += 1
             read[letter] += i not in wrong
     return pd.Series({c: read[c] / seen[c] for c in sorted(seen)}).sort_values()
+
+
+def _lost_letters(truth: str, prediction: str) -> set[int]:
+    """Positions in `truth` the prediction deleted or read as another letter (Levenshtein)."""
+    return {i for op, i, _ in Levenshtein.editops(truth, prediction) if op != "insert"}
 
 
 def lost_by_place(results: pd.DataFrame) -> dict[str, float | None]:
@@ -176,7 +181,7 @@ def lost_by_place(results: pd.DataFrame) -> dict[str, float | None]:
     for truth, prediction in zip(results.phrase, results.prediction, strict=True):
         if len(truth) < 3:
             continue
-        bad = {i for op, i, _ in Levenshtein.editops(truth, prediction) if op != "insert"}
+        bad = _lost_letters(truth, prediction)
         for place, letters in (("first", {0}), ("last", {len(truth) - 1}),
                                ("middle", set(range(1, len(truth) - 1)))):  # fmt: skip
             wrong[place] += len(bad & letters)
