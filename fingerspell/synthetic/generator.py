@@ -64,10 +64,13 @@ CAMERA_ASPECT_SHARES = (0.5, 0.15, 0.15, 0.2)
 # How a sequence begins and ends. Every real recording we hold starts with the hand already up
 # and stops before it drops (SILFA's 26 clips, the issue's held-out words); a model that only met
 # sequences rising from rest read such a word as its first letter. So half begin rising from rest,
-# a quarter with the first letter already formed, a quarter in the move from a letter before it
-# (not in the phrase); a third end dropping to rest, a third with the last letter still held, a
-# third cut while it is held. Between words the hand stays up (the space glyph, `handshapes`).
-STARTS = {"rise": 0.5, "formed": 0.25, "between": 0.25}
+# half with the first letter already formed; a third end dropping to rest, a third with the last
+# letter still held, a third cut while it is held. Between words the hand stays up (the space
+# glyph, `handshapes`). No sequence starts in the move from another letter: a quarter did until
+# 2026-12-04, which showed the model a shape at frame 0 that it must not read, and it lost real
+# words' first letter 13-30 % of the time, 4-12 % without them (BENCHMARKS.md, "What a lead-in
+# helps").
+STARTS = {"rise": 0.5, "formed": 0.5}
 ENDS = {"drop": 1 / 3, "hold": 1 / 3, "cut": 1 / 3}
 HOLD_DRIFT = 0.04  # palm lengths a frame that a held letter drifts, on average (`_hold_drift`)
 # Whose real hands a signer has: SILFA's signer (a video: each letter's template frames, j and z
@@ -176,19 +179,13 @@ def _repeat_mark(n: int, k: int, rng) -> np.ndarray:
     return ramp[:, None] * np.array([side, 0, 0], np.float32)
 
 
-def _lead_in(phrase: str, signer: Signer, rng) -> tuple[np.ndarray, np.ndarray, int]:
+def _lead_in(rng) -> tuple[np.ndarray, np.ndarray, int]:
     """Where the hand comes from before the first character (`STARTS`): its shape [21, 3], wrist
     offset [3], and the frames it takes to form the first character."""
-    kind = rng.choice(list(STARTS), p=list(STARTS.values()))
-    if kind == "rise":  # from the resting hand, below the frame
+    if rng.choice(list(STARTS), p=list(STARTS.values())) == "rise":  # from the rest, below
         return (handshapes.load_templates()["rest_hand"][0],
                 np.array([0.0, 4.0, 0.0], np.float32), int(rng.integers(4, 20)))  # fmt: skip
-    if kind == "formed":
-        return np.zeros((21, 3), np.float32), np.zeros(3, np.float32), 1  # k = 1: no blend
-    before = str(rng.choice([c for c in handshapes.LETTERS
-                             if c != phrase[0] and c not in handshapes.MOVING_LETTERS]))
-    shape, offset = _key_shapes(before, 1, signer, rng)
-    return shape[0], offset[0] - np.array([0.12, 0.02, 0], np.float32), int(rng.integers(2, 7))
+    return np.zeros((21, 3), np.float32), np.zeros(3, np.float32), 1  # formed: k = 1, no blend
 
 
 def _lead_out(shape: np.ndarray, offset: np.ndarray, spans: list, rng):
@@ -215,7 +212,7 @@ def hand_timeline(phrase: str, signer: Signer,
     included, and each character's frames [len(phrase), 3]: where the hand starts moving towards
     it, where its shape is reached, and where the next character's (or the lead-out) begins."""
     shapes, offsets, spans, start = [], [], [], 0
-    previous_shape, previous_offset, lead_in = _lead_in(phrase, signer, rng)
+    previous_shape, previous_offset, lead_in = _lead_in(rng)
     for i, char in enumerate(phrase):
         n = int(np.clip(round(signer.frames_per_char * rng.lognormal(0, 0.2)), 3, 24))
         if handshapes.GLYPHS[char].motion != "none":
