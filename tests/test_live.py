@@ -202,3 +202,35 @@ def test_a_word_read_as_nothing_is_shown_and_kept_as_nothing(tmp_path):
     assert table.phrase.tolist() == [""] * len(WORDS)
     kept = reader.read_landmark_file(tmp_path / "session" / table.path[0], columns)
     assert litert.predict(runner, kept[table.sequence_id[0]]) == fallback  # what Kaggle scores
+
+
+@once
+def test_transcripts_and_a_live_session_go_to_a_bucket(submission, bucket, tmp_path):
+    """`transcribe --out` and `transcribe --camera --out` with a gs:// folder (the local
+    emulator): the transcripts, the picture, the session's record and each word's landmarks land
+    in the bucket whole, and the landmarks kept there read back as the words printed."""
+    from fingerspell import litert, storage, transcribe
+
+    recording = _make(tmp_path / "signing.mp4")
+    pictures = f"{bucket}/pictures"
+    read = transcribe.transcribe([recording], submission, pictures)
+    kept = pd.read_csv(storage.readable(storage.join(pictures, "transcripts.csv")),
+                       keep_default_na=False)  # fmt: skip
+    assert kept.text.tolist() == read.text.tolist() and read.rejected.tolist() == [""]
+    assert storage.exists(read.picture[0]) and read.picture[0].startswith("gs://")
+    assert storage.read_bytes(read.picture[0])[:8] == b"\x89PNG\r\n\x1a\n"
+
+    session = f"{bucket}/session"
+    words = live.run_live(recording, submission, session, window=False)
+    assert len(words) == len(WORDS), words
+    record = json.loads(storage.read_text(storage.join(session, live.SESSION)))
+    assert [w["text"] for w in record["words"]] == words.text.tolist()
+    table = reader.read_metadata(session)
+    assert sorted(table.phrase) == sorted(words.text)
+    inspector, positions = litert.load_inspector(submission)
+    for row in table.itertuples():
+        frames = reader.read_landmark_file(storage.join(session, row.path),
+                                           schema.COORDINATE_COLUMNS)[row.sequence_id]
+        assert transcribe.read_text(inspector, frames[:, positions])[0] == row.phrase
+    files = storage.glob(storage.join(session, "*")) + storage.glob(storage.join(session, "*", "*"))
+    assert not [f for f in files if f.endswith(".tmp")], files
