@@ -83,11 +83,11 @@ def write_set(letters: dict[str, np.ndarray], words: list[str], out: str | Path,
     tables, rows = [], []
     for number, word in enumerate(words):
         sequence_id = 1_000_000 + number
-        runs = [_letter_run(letters[c], rng) for c in word]
+        runs = [letter_run(letters[c], rng) for c in word]
         if photo_hands is not None:
             runs = [_with_hand(run, _photo_hand(photo_hands, c, photo_rng), palm)
                     for c, run in zip(word, runs, strict=True)]  # fmt: skip
-        runs = [_slid(run) if i and c == word[i - 1] else run
+        runs = [slid(run) if i and c == word[i - 1] else run
                 for i, (c, run) in enumerate(zip(word, runs))]  # fmt: skip
         frames = np.concatenate(runs)
         table = pd.DataFrame(frames, columns=schema.COORDINATE_COLUMNS)
@@ -137,14 +137,14 @@ def _palm(frames: np.ndarray) -> float:
     return float(np.nanmedian(np.linalg.norm(hand[:, 9] - hand[:, 0], axis=-1)))
 
 
-def _letter_run(frames: np.ndarray, rng) -> np.ndarray:
+def letter_run(frames: np.ndarray, rng) -> np.ndarray:
     """A run of 4–12 consecutive frames of one letter (all of them if fewer)."""
     length = min(len(frames), int(rng.integers(4, 13)))
     start = int(rng.integers(0, len(frames) - length + 1))
     return frames[start : start + length]
 
 
-def _slid(run: np.ndarray, palms: float = 0.5) -> np.ndarray:
+def slid(run: np.ndarray, palms: float = 0.5) -> np.ndarray:
     """The run with the signing hand moved `palms` palm lengths sideways (x, image-normalised)."""
     hand = schema.points(run, RIGHT_HAND) * [SILFA_ASPECT, 1, SILFA_ASPECT]
     lengths = np.linalg.norm(hand[:, 9, :2] - hand[:, 0, :2], axis=-1)
