@@ -2,13 +2,20 @@
 emulator (the `bucket` fixture): the same files as on local disk, resumable, and nothing
 written to a local `gs:` folder by mistake."""
 
+import http.client
+import http.server
 import json
+import os
+import ssl
+import threading
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import trustme
 
 from fingerspell import align, check, environment, reader, records, runs, schema, storage, train
 from fingerspell.features import model_landmarks
@@ -65,6 +72,43 @@ def test_a_bucket_parquet_file_sends_only_the_columns_read(synth_dir, bucket):
     assert from_bucket.keys() == from_disk.keys()
     for sequence_id, frames in from_disk.items():
         np.testing.assert_array_equal(from_bucket[sequence_id], frames)
+
+
+def test_the_emulators_proxy_passes_other_hosts_through(gcs_emulator):
+    """Every process started under the emulator has its proxy; a CONNECT to a host that is not
+    Google's reaches that host untouched (pip installing MediaPipe's environment for a test that
+    holds a bucket failed on a fresh machine while the proxy answered it with its own TLS)."""
+    authority = trustme.CA()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(tls)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ssl.create_default_context()
+    authority.configure_trust(client)
+    proxy = urllib.parse.urlsplit(os.environ["https_proxy"])
+    connection = http.client.HTTPSConnection(proxy.hostname, proxy.port, context=client, timeout=30)
+    connection.set_tunnel("localhost", server.server_address[1])
+    try:
+        connection.request("GET", "/")
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (200, _Hello.body)
+    finally:
+        connection.close()
+        server.shutdown()
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    body = b"not the emulator"
+
+    def do_GET(self):  # noqa: N802  (the name http.server calls)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
 
 
 def test_the_synthetic_default_is_written_into_a_bucket_once(bucket, silfa_dir, tmp_path,

@@ -12,8 +12,9 @@ TensorFlow's GCS filesystem has Google's endpoints compiled in and ignores
 `CURL_CA_BUNDLE`; `GOOGLE_AUTH_TOKEN_FOR_TESTING` skips the credential look-up. So this runs
 `gcp-storage-emulator` (in memory) behind a small forward proxy that terminates TLS for the
 googleapis hosts with a throw-away certificate (`trustme`) and forwards each request to the
-emulator over plain HTTP. It runs in a process of its own: TensorFlow's calls block the calling
-interpreter, which would then never answer them.
+emulator over plain HTTP; a CONNECT to any other host is tunnelled untouched, so a process
+started under it still reaches the network (pip). It runs in a process of its own:
+TensorFlow's calls block the calling interpreter, which would then never answer them.
 
 What the proxy smooths over: TensorFlow uploads with chunked bodies and `Expect: 100-continue`;
 `makedirs` uploads empty objects, which the emulator refuses (patched here);
@@ -101,6 +102,15 @@ def _reply(stream, status: int, reason: str, headers: list[tuple[str, str]], bod
     return sent
 
 
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy one direction of a tunnel until its sender is done, then say so to the other end."""
+    with contextlib.suppress(OSError):
+        while data := source.recv(PIECE):
+            sink.sendall(data)
+    with contextlib.suppress(OSError):
+        sink.shutdown(socket.SHUT_WR)
+
+
 class Proxy(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -112,7 +122,8 @@ class Proxy(socketserver.ThreadingTCPServer):
 
 
 class ProxyHandler(socketserver.StreamRequestHandler):
-    """CONNECT to a googleapis host → TLS terminated here; plain absolute-URL requests too."""
+    """CONNECT to a googleapis host → TLS terminated here; to any other host → a plain tunnel;
+    plain absolute-URL requests → the emulator."""
 
     def handle(self):
         first = _read_request(self.rfile)
@@ -122,10 +133,31 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         if method != "CONNECT":
             self._forward(self.rfile, self.wfile, method, target, headers)
             return self._serve(self.rfile, self.wfile)
+        if target.rpartition(":")[0] not in GOOGLE_HOSTS:
+            return self._tunnel(target)
         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         self.wfile.flush()
         tls = self.server.tls.wrap_socket(self.connection, server_side=True)
         self._serve(tls.makefile("rb"), tls.makefile("wb"))
+
+    def _tunnel(self, target: str) -> None:
+        """Pass the bytes through untouched: every process started under `running()` has this
+        proxy, and some must still reach the network (pip installing MediaPipe's environment
+        for a test that holds a bucket)."""
+        host, _, port = target.rpartition(":")
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=30)
+        except OSError as error:
+            _reply(self.wfile, 502, "Bad Gateway", [], f"{target}: {error}".encode())
+            return
+        with upstream:
+            upstream.settimeout(None)
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.wfile.flush()
+            back = threading.Thread(target=_pipe, args=(upstream, self.connection), daemon=True)
+            back.start()
+            _pipe(self.connection, upstream)
+            back.join()
 
     def _serve(self, reader, writer):
         with contextlib.suppress(ConnectionError):  # the client hung up
