@@ -133,27 +133,29 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         if method != "CONNECT":
             self._forward(self.rfile, self.wfile, method, target, headers)
             return self._serve(self.rfile, self.wfile)
-        if target.rpartition(":")[0] not in GOOGLE_HOSTS:
-            return self._tunnel(target)
-        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        self.wfile.flush()
+        host, _, port = target.rpartition(":")
+        if host not in GOOGLE_HOSTS:
+            return self._tunnel(host, int(port))
+        self._established()
         tls = self.server.tls.wrap_socket(self.connection, server_side=True)
         self._serve(tls.makefile("rb"), tls.makefile("wb"))
 
-    def _tunnel(self, target: str) -> None:
+    def _established(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+
+    def _tunnel(self, host: str, port: int) -> None:
         """Pass the bytes through untouched: every process started under `running()` has this
         proxy, and some must still reach the network (pip installing MediaPipe's environment
         for a test that holds a bucket)."""
-        host, _, port = target.rpartition(":")
         try:
-            upstream = socket.create_connection((host, int(port)), timeout=30)
+            upstream = socket.create_connection((host, port), timeout=30)
         except OSError as error:
-            _reply(self.wfile, 502, "Bad Gateway", [], f"{target}: {error}".encode())
+            _reply(self.wfile, 502, "Bad Gateway", [], f"{host}:{port}: {error}".encode())
             return
         with upstream:
             upstream.settimeout(None)
-            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            self.wfile.flush()
+            self._established()
             back = threading.Thread(target=_pipe, args=(upstream, self.connection), daemon=True)
             back.start()
             _pipe(self.connection, upstream)
