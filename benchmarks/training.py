@@ -46,8 +46,7 @@ def training_steps_per_second(records: str, config, steps: int) -> tuple[float, 
 
     from fingerspell import dataset
     from fingerspell.features import model_landmarks
-    from fingerspell.model import build_model, ctc_loss
-    from fingerspell.plan import seconds_per_step
+    from fingerspell.model import build_model, ctc_loss, seconds_per_step
 
     frames, labels, _ = next(iter(dataset.make_dataset(
         records, [1], config.batch_size, config.max_frames, True,

@@ -13,7 +13,10 @@ norms take their statistics over the real frames of the global batch (`FrameBatc
 
 from __future__ import annotations
 
+import time
+
 import keras
+import numpy as np
 from keras import layers, ops
 
 from fingerspell import schema
@@ -185,6 +188,51 @@ def training_flops(model: keras.Model, config: Config) -> float:
     frames, settings = config.max_frames, config.model
     attention = 4 * frames**2 * int(settings["dim"]) * int(settings["blocks"])
     return 3.0 * (2 * frames * model.count_params() + attention)
+
+
+def seconds_per_step(model: keras.Model, frames, labels, steps: int = 3) -> float:
+    """A compiled model's training step on one fixed batch, timed after two warm-up steps (which
+    compile it)."""
+    for _ in range(2):
+        model.train_on_batch(frames, labels)
+    started = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(frames, labels)
+    return (time.perf_counter() - started) / steps
+
+
+def compiled_step_flops(model: keras.Model, frames, labels) -> float | None:
+    """XLA's count of one compiled training step (forward, CTC loss, gradient, optimizer
+    update) on this batch, per sequence; None unless the backend is JAX. The step is built from
+    Keras' public stateless calls, as its JAX trainer builds it; the model is compiled. It is
+    compiled for the host's CPU whatever JAX runs on: a GPU's count leaves out the matrix
+    products XLA hands to cuBLAS (jax-ml/jax#22249), 5.6 of `large`'s 46 GFLOP a sequence on an
+    H200 (BENCHMARKS.md)."""
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+
+    def step(trainable, non_trainable, optimizer_state, x, y):
+        def loss_of(trainable, non_trainable):
+            logits, non_trainable = model.stateless_call(trainable, non_trainable, x,
+                                                         training=True)  # fmt: skip
+            return keras.ops.mean(ctc_loss(y, logits)), non_trainable
+
+        (loss, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            trainable, non_trainable)  # fmt: skip
+        return loss, optimizer.stateless_apply(optimizer_state, grads, trainable)
+
+    # On one CPU device: the program is compiled for the whole batch, whatever the distribution
+    # (a sharded program's count would be one device's share).
+    groups = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
+    state = [[np.asarray(v.value) for v in group] for group in groups]
+    inputs = jax.device_put((state, frames, labels), jax.devices("cpu")[0])
+    cost = jax.jit(step).lower(*inputs[0], *inputs[1:]).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list on older jax
+    return cost["flops"] / len(frames)
 
 
 def ctc_loss(labels, logits):

@@ -10,11 +10,17 @@ import time
 from dataclasses import asdict, dataclass
 
 import keras
-import numpy as np
 
 from fingerspell import dataset, devices, environment, install, records
 from fingerspell.config import Config
-from fingerspell.model import build_model, ctc_loss, make_optimizer, training_flops
+from fingerspell.model import (
+    build_model,
+    compiled_step_flops,
+    ctc_loss,
+    make_optimizer,
+    seconds_per_step,
+    training_flops,
+)
 
 
 @dataclass
@@ -109,47 +115,6 @@ def training_sequences(meta: dict, config: Config) -> int:
     """Usable sequences in the training folds: one epoch's worth."""
     train_folds, _ = dataset.training_folds(meta, config)
     return sum(meta["usable_per_fold"][str(k)] for k in train_folds)
-
-
-def seconds_per_step(model: keras.Model, frames, labels, steps: int = 3) -> float:
-    """A compiled model's training step on one fixed batch, timed after two warm-up steps (which
-    compile it)."""
-    for _ in range(2):
-        model.train_on_batch(frames, labels)
-    started = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(frames, labels)
-    return (time.perf_counter() - started) / steps
-
-
-def compiled_step_flops(model: keras.Model, frames, labels) -> float | None:
-    """XLA's count of one compiled training step (forward, CTC loss, gradient, optimizer
-    update) on this batch, per sequence; None unless the backend is JAX. The step is built from
-    Keras' public stateless calls, as its JAX trainer builds it; the model is compiled."""
-    if keras.backend.backend() != "jax":
-        return None
-    import jax
-
-    optimizer = model.optimizer
-    optimizer.build(model.trainable_variables)
-
-    def step(trainable, non_trainable, optimizer_state, x, y):
-        def loss_of(trainable, non_trainable):
-            logits, non_trainable = model.stateless_call(trainable, non_trainable, x,
-                                                         training=True)  # fmt: skip
-            return keras.ops.mean(ctc_loss(y, logits)), non_trainable
-
-        (loss, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(
-            trainable, non_trainable)  # fmt: skip
-        return loss, optimizer.stateless_apply(optimizer_state, grads, trainable)
-
-    # Host copies: the program is compiled for one device and the whole batch, whatever the
-    # distribution (a sharded program's count would be one device's share).
-    groups = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
-    state = [[np.asarray(v.value) for v in group] for group in groups]
-    cost = jax.jit(step).lower(*state, frames, labels).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost  # a list on older jax
-    return cost["flops"] / len(frames)
 
 
 def project_run(records_dir: str, config: Config, timed_steps: int = 3) -> dict:

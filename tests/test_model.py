@@ -14,7 +14,14 @@ from fingerspell import model as model_module
 from fingerspell import schema
 from fingerspell.config import PRESETS, Config
 from fingerspell.features import model_landmarks
-from fingerspell.model import N_CLASSES, build_model, ctc_loss, greedy_decode, training_flops
+from fingerspell.model import (
+    N_CLASSES,
+    build_model,
+    compiled_step_flops,
+    ctc_loss,
+    greedy_decode,
+    training_flops,
+)
 from tests.conftest import once
 
 MAX_BYTES = 40 * 1024 * 1024  # the competition's limit (export.MAX_BYTES; export needs TensorFlow)
@@ -210,8 +217,6 @@ def test_both_forms_of_the_depthwise_convolution_agree():
 def test_the_compiled_training_step_costs_what_the_plan_estimates():
     """The whole step XLA compiles (forward, CTC, gradient, update) within 1.3× the estimate the
     plan projects from; the depthwise convolutions' grouped filter gradient made it 3×."""
-    from fingerspell.plan import compiled_step_flops
-
     config = Config(batch_size=2)
     model = build_model(config)
     model.compile(keras.optimizers.AdamW(1e-4), loss=ctc_loss)
