@@ -206,8 +206,8 @@ def compiled_step_flops(model: keras.Model, frames, labels) -> float | None:
     update) on this batch, per sequence; None unless the backend is JAX. The step is built from
     Keras' public stateless calls, as its JAX trainer builds it; the model is compiled. It is
     compiled for the host's CPU whatever JAX runs on: a GPU's count leaves out the matrix
-    products XLA hands to cuBLAS (jax-ml/jax#22249), 5.6 of `large`'s 46 GFLOP a sequence on an
-    H200 (BENCHMARKS.md)."""
+    products XLA hands to cuBLAS (jax-ml/jax#22249): 5.6–27.6 of `large`'s 46 GFLOP a sequence
+    on an H200 (BENCHMARKS.md, "On a GPU")."""
     if keras.backend.backend() != "jax":
         return None
     import jax
@@ -229,8 +229,8 @@ def compiled_step_flops(model: keras.Model, frames, labels) -> float | None:
     # (a sharded program's count would be one device's share).
     groups = (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
     state = [[np.asarray(v.value) for v in group] for group in groups]
-    inputs = jax.device_put((state, frames, labels), jax.devices("cpu")[0])
-    cost = jax.jit(step).lower(*inputs[0], *inputs[1:]).compile().cost_analysis()
+    state, frames, labels = jax.device_put((state, frames, labels), jax.devices("cpu")[0])
+    cost = jax.jit(step).lower(*state, frames, labels).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost  # a list on older jax
     return cost["flops"] / len(frames)
 
