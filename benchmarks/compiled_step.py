@@ -8,12 +8,12 @@ convolution and as shifted products (`model.CausalDepthwiseConv1D`), under both 
 
 One training step (forward, CTC loss, gradient, AdamW update) on a random batch at the recipe's
 frame budget, timed with `train_on_batch` after two warm-up steps (`model.seconds_per_step`).
-JAX: Keras compiles the step with XLA; its FLOPs are XLA's `cost_analysis()` of the same step
-(`model.compiled_step_flops`), on whatever device JAX uses. TensorFlow: without XLA (what Keras
-does on a CPU); with XLA (what Keras does on a GPU) the step cannot compile on a CPU-only
-machine, whose CTC loss is TensorFlow's sparse kernel (`model._ctc_per_sequence`), so it is not
-timed here. A backend is fixed per process, so each runs in a process of its own, in the same
-run.
+JAX: Keras compiles the step with XLA and times it on whatever device JAX uses; its FLOPs are
+XLA's `cost_analysis()` of the same step compiled for the host's CPU (`model.compiled_step_flops`:
+a GPU's count leaves out cuBLAS' products). TensorFlow: without XLA (what Keras does on a CPU);
+with XLA (what Keras does on a GPU) the step cannot compile on a CPU-only machine, whose CTC loss
+is TensorFlow's sparse kernel (`model._ctc_per_sequence`), so it is not timed here. A backend is
+fixed per process, so each runs in a process of its own, in the same run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import sys
 
 import numpy as np
 import pandas as pd
+
+from fingerspell.devices import PRECISIONS
 
 
 def random_batch(model, config, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +91,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--backends", default="jax,tensorflow", help="comma-separated")
     parser.add_argument("--precision", default="float32",
-                        choices=("float32", "mixed_bfloat16", "mixed_float16"))  # fmt: skip
+                        choices=[p for p in PRECISIONS if p != "auto"])  # fmt: skip
     parser.add_argument("--backend", help=argparse.SUPPRESS)  # set for the child processes
     args = parser.parse_args()
     if args.backend:
